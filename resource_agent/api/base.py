@@ -1,0 +1,21 @@
+"""Base model for everything that is serialised to Kubernetes or to JSON."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire (Kubernetes convention), snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=False,
+    )
+
+    def to_wire(self) -> dict:
+        """The JSON-ready dict as stored in a custom resource (aliases, no None)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)

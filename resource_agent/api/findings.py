@@ -1,0 +1,228 @@
+"""Findings: what the analysis concludes, and the closed set of actions.
+
+A finding is identified by (node, rule, target). That identity names the
+ResourceRecommendation deterministically, so a restart, a second operator
+replica or a replayed event never duplicates one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from resource_agent.api.base import ApiModel
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+
+
+class Category(StrEnum):
+    GPU = "gpu"
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+    NETWORK = "network"
+    CACHE = "cache"
+    HARDWARE = "hardware"
+
+
+class ActionType(StrEnum):
+    """The closed set of actions a recommendation may carry."""
+
+    INVESTIGATE = "investigate"
+    RECLAIM_GPU_MEMORY = "reclaim-gpu-memory"
+    CONSOLIDATE_GPU_WORKLOADS = "consolidate-gpu-workloads"
+    REBALANCE_GPU_WORKLOADS = "rebalance-gpu-workloads"
+    REDUCE_GPU_MEMORY_USAGE = "reduce-gpu-memory-usage"
+    CHECK_COOLING = "check-cooling"
+    REVIEW_POWER_LIMIT = "review-power-limit"
+    RESET_APPLICATION_CLOCKS = "reset-application-clocks"
+    RESTART_WORKLOAD = "restart-workload"
+    RESET_GPU = "reset-gpu"
+    DRAIN_NODE = "drain-node"
+    DRAIN_AND_REBOOT_NODE = "drain-and-reboot-node"
+    RUN_ECC_WORKFLOW = "run-ecc-workflow"
+    CHECK_NVLINK = "check-nvlink"
+    CHECK_PCIE_LINK = "check-pcie-link"
+    ADD_CPU_CAPACITY = "add-cpu-capacity"
+    ADD_MEMORY_CAPACITY = "add-memory-capacity"
+    FREE_DISK_SPACE = "free-disk-space"
+    REDUCE_DISK_IO = "reduce-disk-io"
+    CHECK_NETWORK = "check-network"
+    MIGRATE_WORKLOAD = "migrate-workload"
+    SET_LMCACHE_CONFIG = "set-lmcache-config"
+    DISABLE_LMCACHE = "disable-lmcache"
+    CHECK_LMCACHE_BACKEND = "check-lmcache-backend"
+
+
+ParamValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What an action type takes, and whether the operator can carry it out."""
+
+    required: dict[str, type]
+    optional: dict[str, type]
+    operator_applies: bool
+    description: str
+
+
+_GPU = {"gpuIndex": int}
+ACTION_CATALOG: dict[ActionType, ActionSpec] = {
+    ActionType.INVESTIGATE: ActionSpec({}, {"hint": str}, False, "Look into it; no automatic change."),
+    ActionType.RECLAIM_GPU_MEMORY: ActionSpec(_GPU, {"memoryBytes": int}, False, "Free GPU memory held by idle work."),
+    ActionType.CONSOLIDATE_GPU_WORKLOADS: ActionSpec({}, {"gpuIndex": int, "gpuCount": int}, False, "Pack work onto fewer GPUs or share them (MIG, time-slicing)."),
+    ActionType.REBALANCE_GPU_WORKLOADS: ActionSpec({}, {"fromGpuIndex": int, "toGpuIndex": int}, False, "Spread work evenly across the node's GPUs."),
+    ActionType.REDUCE_GPU_MEMORY_USAGE: ActionSpec(_GPU, {"targetPercent": float}, False, "Lower memory use (e.g. vLLM gpu_memory_utilization, batch size)."),
+    ActionType.CHECK_COOLING: ActionSpec(_GPU, {}, False, "Check airflow, fans and inlet temperature."),
+    ActionType.REVIEW_POWER_LIMIT: ActionSpec(_GPU, {"currentLimitWatts": float}, False, "Review the power cap set on the GPU."),
+    ActionType.RESET_APPLICATION_CLOCKS: ActionSpec(_GPU, {}, False, "Reset application clocks or find what holds them low."),
+    ActionType.RESTART_WORKLOAD: ActionSpec({}, {"gpuIndex": int, "pid": int, "podUid": str}, False, "Restart the application using the GPU."),
+    ActionType.RESET_GPU: ActionSpec(_GPU, {}, False, "Reset the GPU (nvidia-smi -r) once nothing uses it."),
+    ActionType.DRAIN_NODE: ActionSpec({}, {"reason": str}, False, "Cordon and drain the node for service."),
+    ActionType.DRAIN_AND_REBOOT_NODE: ActionSpec({}, {"reason": str}, False, "Drain the node and reboot it."),
+    ActionType.RUN_ECC_WORKFLOW: ActionSpec(_GPU, {}, False, "Follow NVIDIA's ECC/row-remap workflow (reset to remap, then RMA if it fails)."),
+    ActionType.CHECK_NVLINK: ActionSpec(_GPU, {}, False, "Check NVLink/NVSwitch health and fabric manager."),
+    ActionType.CHECK_PCIE_LINK: ActionSpec(_GPU, {"expectedGeneration": int, "expectedWidth": int}, False, "Reseat the GPU or check the riser, slot and BIOS link settings."),
+    ActionType.ADD_CPU_CAPACITY: ActionSpec({}, {"reason": str}, False, "Give the GPU workloads more CPU (requests, cores, fewer co-tenants)."),
+    ActionType.ADD_MEMORY_CAPACITY: ActionSpec({}, {"reason": str}, False, "Relieve memory pressure (limits, fewer co-tenants, more RAM)."),
+    ActionType.FREE_DISK_SPACE: ActionSpec({"device": str}, {"mountpoint": str}, False, "Free or grow the filesystem."),
+    ActionType.REDUCE_DISK_IO: ActionSpec({"device": str}, {}, False, "Move I/O-heavy work elsewhere or use faster storage."),
+    ActionType.CHECK_NETWORK: ActionSpec({"interface": str}, {}, False, "Check cabling, NIC firmware and switch ports."),
+    ActionType.MIGRATE_WORKLOAD: ActionSpec({}, {"reason": str}, False, "Move the workload off this (virtual) host."),
+    ActionType.SET_LMCACHE_CONFIG: ActionSpec({"instance": str, "key": str, "value": str}, {"previous": str, "runtimeEffective": bool}, True, "Change one LMCache setting."),
+    ActionType.DISABLE_LMCACHE: ActionSpec({"instance": str}, {}, False, "Turn the cache off to free its memory."),
+    ActionType.CHECK_LMCACHE_BACKEND: ActionSpec({"instance": str}, {"backend": str}, False, "Check the remote cache backend."),
+}
+
+
+class Action(ApiModel):
+    type: ActionType
+    parameters: dict[str, ParamValue] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _parameters_match_catalog(self) -> Action:
+        spec = ACTION_CATALOG[self.type]
+        missing = sorted(set(spec.required) - set(self.parameters))
+        if missing:
+            raise ValueError(f"action {self.type.value} needs parameters {missing}")
+        allowed = spec.required | spec.optional
+        for name, value in self.parameters.items():
+            expected = allowed.get(name)
+            if expected is None:
+                raise ValueError(f"action {self.type.value} takes no parameter {name!r}")
+            if not _is_instance(value, expected):
+                raise ValueError(f"action {self.type.value} parameter {name!r} must be {expected.__name__}")
+        return self
+
+    @property
+    def operator_applies(self) -> bool:
+        return ACTION_CATALOG[self.type].operator_applies
+
+
+def _is_instance(value: ParamValue, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+class TargetKind(StrEnum):
+    NODE = "Node"
+    GPU = "GPU"
+    PROCESS = "Process"
+    DISK = "Disk"
+    NETWORK_INTERFACE = "NetworkInterface"
+    LMCACHE_INSTANCE = "LMCacheInstance"
+
+
+class Target(ApiModel):
+    kind: TargetKind
+    name: str
+    namespace: str | None = None
+    gpu_index: int | None = None
+    gpu_uuid: str | None = None
+    pid: int | None = None
+    pod_uid: str | None = None
+    lmcache_instance: str | None = None
+
+    def key(self) -> str:
+        """A stable identity string: kind/namespace/name (+ GPU uuid)."""
+        parts = [self.kind.value, self.namespace or "", self.name]
+        if self.gpu_uuid:
+            parts.append(self.gpu_uuid)
+        return "/".join(parts)
+
+
+class Evidence(ApiModel):
+    metric: str
+    statistic: str  # mean, p95, max, min, last, increase, share, count
+    observed: float
+    threshold: float
+    comparison: str = ">="  # how observed relates to threshold when the rule fires
+    window_seconds: float | None = None
+    unit: str | None = None
+
+
+class Sensitive(ApiModel):
+    """A value in a finding that must be masked before leaving the cluster."""
+
+    unmasked: str
+    masked: str
+
+
+class Finding(ApiModel):
+    rule: str
+    category: Category
+    severity: Severity
+    node_name: str
+    target: Target
+    summary: str
+    evidence: list[Evidence] = Field(default_factory=list)
+    action: Action
+    expected_impact: str
+    sensitive: list[Sensitive] = Field(default_factory=list)
+
+    def identity(self) -> tuple[str, str, str]:
+        return (self.node_name, self.rule, self.target.key())
+
+    def resource_name(self) -> str:
+        return recommendation_name(self.node_name, self.rule, self.target.key())
+
+
+_DNS_INVALID = re.compile(r"[^a-z0-9-]+")
+
+
+def recommendation_name(node: str, rule: str, target_key: str) -> str:
+    """Deterministic DNS-1123 name for (node, rule, target); at most 253 chars."""
+    digest = hashlib.sha256(f"{node}\0{rule}\0{target_key}".encode()).hexdigest()[:10]
+    readable = _DNS_INVALID.sub("-", f"{node}-{rule}".lower()).strip("-")[:200].strip("-")
+    return f"{readable}-{digest}"
+
+
+class Scores(ApiModel):
+    """Per-resource efficiency and overall node health, each 0-100 (see docs/scores.md)."""
+
+    efficiency: dict[str, float] = Field(default_factory=dict)  # "gpu", "cpu", "memory", "cache"
+    health: float
+
+
+class Analysis(ApiModel):
+    """The analysis of one node's summary: ranked findings and scores."""
+
+    node_name: str
+    findings: list[Finding] = Field(default_factory=list)
+    scores: Scores

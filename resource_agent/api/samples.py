@@ -1,0 +1,242 @@
+"""One sample: what the collectors saw at one instant.
+
+Collectors produce these every sampling interval; the window keeps a bounded
+number of them and reduces them to a `NodeSummary`. The same model is the
+record format of `resource-agent collect --record` (one JSON object per line,
+see docs/recording-format.md), and scenarios generate streams of it.
+
+Units are in the field names: bytes, seconds, percent (0-100), celsius,
+watts, MHz. Counters are raw cumulative values as the kernel or the driver
+reports them; rates are derived by the collector from the previous sample
+and are `None` on the first one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from resource_agent.api.base import ApiModel
+
+
+class CollectorState(StrEnum):
+    OK = "ok"
+    UNAVAILABLE = "unavailable"  # nothing to collect here (no NVML, no PSI): not a failure
+    FAILED = "failed"  # the collector raised; the others still ran
+
+
+class CollectorStatus(ApiModel):
+    name: str
+    state: CollectorState
+    reason: str | None = None
+    duration_seconds: float = 0.0
+
+
+# --- system -----------------------------------------------------------------
+
+
+class CpuSample(ApiModel):
+    utilization_percent: float | None = None  # all cores, busy share since last sample
+    per_core_utilization_percent: list[float] = Field(default_factory=list)
+    iowait_percent: float | None = None
+    steal_percent: float | None = None
+    frequency_mhz: float | None = None
+    load1: float
+    load5: float
+    load15: float
+    context_switches_per_second: float | None = None
+    logical_cores: int
+    model: str | None = None
+
+
+class MemorySample(ApiModel):
+    total_bytes: int
+    available_bytes: int
+    used_bytes: int
+    cached_bytes: int = 0
+    buffers_bytes: int = 0
+    swap_total_bytes: int = 0
+    swap_used_bytes: int = 0
+    swap_in_bytes_per_second: float | None = None
+    swap_out_bytes_per_second: float | None = None
+
+
+class DiskSample(ApiModel):
+    device: str
+    mountpoint: str | None = None
+    total_bytes: int | None = None
+    used_bytes: int | None = None
+    read_bytes_per_second: float | None = None
+    write_bytes_per_second: float | None = None
+    read_iops: float | None = None
+    write_iops: float | None = None
+    busy_percent: float | None = None
+
+
+class NetworkSample(ApiModel):
+    interface: str
+    rx_bytes_per_second: float | None = None
+    tx_bytes_per_second: float | None = None
+    rx_errors_per_second: float | None = None
+    tx_errors_per_second: float | None = None
+    rx_drops_per_second: float | None = None
+    tx_drops_per_second: float | None = None
+
+
+class SystemSample(ApiModel):
+    hostname: str
+    boot_id: str | None = None
+    uptime_seconds: float
+    cpu: CpuSample
+    memory: MemorySample
+    disks: list[DiskSample] = Field(default_factory=list)
+    networks: list[NetworkSample] = Field(default_factory=list)
+
+
+# --- pressure (PSI) -----------------------------------------------------------
+
+
+class PressureLine(ApiModel):
+    """One PSI line: share of wall time some/all tasks stalled."""
+
+    avg10: float
+    avg60: float
+    avg300: float
+    total_microseconds: int
+
+
+class PressureResource(ApiModel):
+    some: PressureLine
+    full: PressureLine | None = None  # cpu "full" is absent on older kernels
+
+
+class PressureSample(ApiModel):
+    cpu: PressureResource | None = None
+    memory: PressureResource | None = None
+    io: PressureResource | None = None
+
+
+# --- gpu ----------------------------------------------------------------------
+
+
+class GpuProcess(ApiModel):
+    pid: int
+    used_memory_bytes: int | None = None
+    name: str | None = None
+    pod_uid: str | None = None
+    container_id: str | None = None
+
+
+class XidEvent(ApiModel):
+    xid: int
+    timestamp: float
+
+
+class GpuDeviceSample(ApiModel):
+    index: int
+    uuid: str
+    name: str
+    pci_bus_id: str | None = None
+    mig_mode: bool | None = None
+    sm_utilization_percent: float | None = None
+    memory_utilization_percent: float | None = None  # memory-controller busy share
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    memory_reserved_bytes: int | None = None
+    temperature_celsius: float | None = None
+    slowdown_temperature_celsius: float | None = None
+    shutdown_temperature_celsius: float | None = None
+    power_watts: float | None = None
+    power_limit_watts: float | None = None
+    sm_clock_mhz: float | None = None
+    sm_clock_max_mhz: float | None = None
+    memory_clock_mhz: float | None = None
+    memory_clock_max_mhz: float | None = None
+    clock_event_reasons: list[str] = Field(default_factory=list)  # decoded names, e.g. "SwPowerCap"
+    violation_seconds: dict[str, float] = Field(default_factory=dict)  # cumulative, per policy
+    ecc_corrected_volatile: int | None = None
+    ecc_uncorrected_volatile: int | None = None
+    ecc_corrected_aggregate: int | None = None
+    ecc_uncorrected_aggregate: int | None = None
+    retired_pages_single_bit: int | None = None
+    retired_pages_double_bit: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    pcie_link_generation: int | None = None
+    pcie_link_generation_max: int | None = None
+    pcie_link_width: int | None = None
+    pcie_link_width_max: int | None = None
+    pcie_rx_bytes_per_second: float | None = None
+    pcie_tx_bytes_per_second: float | None = None
+    fan_speed_percent: float | None = None
+    performance_state: int | None = None  # 0 (P0, max) .. 15
+    processes: list[GpuProcess] = Field(default_factory=list)
+    xid_events: list[XidEvent] = Field(default_factory=list)  # events seen since the last sample
+    recovery_action: str | None = None  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION, decoded
+    unsupported: list[str] = Field(default_factory=list)  # NVML calls this device does not support
+
+
+class GpuSample(ApiModel):
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+    devices: list[GpuDeviceSample] = Field(default_factory=list)
+
+
+# --- LMCache --------------------------------------------------------------------
+
+
+class LMCacheInstanceSample(ApiModel):
+    """Counters and gauges of one LMCache instance, all its ports combined."""
+
+    instance: str  # stable id: "<namespace>/<pod>" or the URL given on the command line
+    pod: str | None = None
+    namespace: str | None = None
+    urls: list[str] = Field(default_factory=list)
+    reachable: bool = True
+    error: str | None = None
+    healthy: bool | None = None
+    model_name: str | None = None
+    # cumulative counters (sum over ports)
+    requested_tokens_total: float | None = None
+    hit_tokens_total: float | None = None
+    lookup_tokens_total: float | None = None
+    lookup_hits_total: float | None = None
+    stored_tokens_total: float | None = None
+    evictions_total: float | None = None
+    remote_errors_total: float | None = None
+    retrieve_requests_total: float | None = None
+    store_requests_total: float | None = None
+    # gauges
+    local_cpu_usage_bytes: float | None = None
+    local_disk_usage_bytes: float | None = None
+    remote_usage_bytes: float | None = None
+    retrieve_latency_seconds: float | None = None  # mean over the interval since the last sample
+    store_latency_seconds: float | None = None
+    retrieve_throughput_tokens_per_second: float | None = None
+    remote_ping_seconds: float | None = None
+    # configuration (credential-like values never copied)
+    max_local_cpu_size_bytes: float | None = None
+    max_local_disk_size_bytes: float | None = None
+    local_cpu_enabled: bool | None = None
+    remote_backend: str | None = None  # scheme only, e.g. "redis", never the URL with credentials
+    kv_bytes_per_token: float | None = None
+
+
+class LMCacheSample(ApiModel):
+    instances: list[LMCacheInstanceSample] = Field(default_factory=list)
+
+
+# --- one sample ----------------------------------------------------------------
+
+
+class Sample(ApiModel):
+    timestamp: float  # unix seconds
+    system: SystemSample | None = None
+    pressure: PressureSample | None = None
+    gpu: GpuSample | None = None
+    lmcache: LMCacheSample | None = None
+    collectors: list[CollectorStatus] = Field(default_factory=list)

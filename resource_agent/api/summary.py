@@ -1,0 +1,250 @@
+"""The window summary: what a node agent reports and what the analysis reads.
+
+`NodeSummary` is the body of a ResourceReport's status and the input of the
+analysis engine. It is made by the window from a run of `Sample`s (see
+`resource_agent.node_agent.window`) and holds, per metric, a `Stat` over the
+window instead of the raw series (Prometheus keeps the series).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from resource_agent.api.base import ApiModel
+from resource_agent.api.samples import CollectorStatus, GpuProcess
+
+
+class Stat(ApiModel):
+    """Window statistics of one metric."""
+
+    mean: float
+    p95: float
+    max: float
+    min: float
+    last: float
+
+
+class Window(ApiModel):
+    start: float  # unix seconds of the first sample
+    end: float  # unix seconds of the last sample
+    samples: int
+    interval_seconds: float
+
+
+# --- inventory -------------------------------------------------------------------
+
+
+class GpuInventory(ApiModel):
+    index: int
+    uuid: str
+    name: str
+    pci_bus_id: str | None = None
+    mig_mode: bool | None = None
+    memory_total_bytes: int | None = None
+
+
+class NodeInventory(ApiModel):
+    hostname: str
+    boot_id: str | None = None
+    cpu_model: str | None = None
+    cpu_cores: int
+    memory_total_bytes: int
+    swap_total_bytes: int = 0
+    gpus: list[GpuInventory] = Field(default_factory=list)
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
+
+
+# --- host ----------------------------------------------------------------------
+
+
+class CpuSummary(ApiModel):
+    utilization_percent: Stat | None = None
+    busiest_core_utilization_percent: Stat | None = None
+    iowait_percent: Stat | None = None
+    steal_percent: Stat | None = None
+    frequency_mhz: Stat | None = None
+    load1: Stat
+    context_switches_per_second: Stat | None = None
+
+
+class MemorySummary(ApiModel):
+    total_bytes: int
+    available_bytes: Stat
+    used_bytes: Stat
+    cached_bytes: Stat
+    buffers_bytes: Stat
+    available_percent: Stat
+    swap_total_bytes: int = 0
+    swap_used_bytes: Stat | None = None
+    swap_in_bytes_per_second: Stat | None = None
+    swap_out_bytes_per_second: Stat | None = None
+
+
+class DiskSummary(ApiModel):
+    device: str
+    mountpoint: str | None = None
+    total_bytes: int | None = None
+    used_percent: Stat | None = None
+    read_bytes_per_second: Stat | None = None
+    write_bytes_per_second: Stat | None = None
+    read_iops: Stat | None = None
+    write_iops: Stat | None = None
+    busy_percent: Stat | None = None
+
+
+class NetworkSummary(ApiModel):
+    interface: str
+    rx_bytes_per_second: Stat | None = None
+    tx_bytes_per_second: Stat | None = None
+    rx_errors_per_second: Stat | None = None
+    tx_errors_per_second: Stat | None = None
+    rx_drops_per_second: Stat | None = None
+    tx_drops_per_second: Stat | None = None
+
+
+class PressureLineSummary(ApiModel):
+    avg10: Stat
+    avg60: Stat
+    stalled_seconds: float  # increase of the `total` counter over the window
+
+
+class PressureResourceSummary(ApiModel):
+    some: PressureLineSummary
+    full: PressureLineSummary | None = None
+
+
+class PressureSummary(ApiModel):
+    available: bool
+    reason: str | None = None
+    cpu: PressureResourceSummary | None = None
+    memory: PressureResourceSummary | None = None
+    io: PressureResourceSummary | None = None
+
+
+# --- gpu -------------------------------------------------------------------------
+
+
+class EccSummary(ApiModel):
+    corrected_volatile: int | None = None
+    uncorrected_volatile: int | None = None
+    corrected_aggregate: int | None = None
+    uncorrected_aggregate: int | None = None
+    uncorrected_increase: int = 0  # new uncorrectable errors within the window
+    retired_pages_single_bit: int | None = None
+    retired_pages_double_bit: int | None = None
+    retired_pages_pending: bool | None = None
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+
+
+class PcieSummary(ApiModel):
+    link_generation: int | None = None
+    link_generation_max: int | None = None
+    link_width: int | None = None
+    link_width_max: int | None = None
+    rx_bytes_per_second: Stat | None = None
+    tx_bytes_per_second: Stat | None = None
+
+
+class GpuSummary(ApiModel):
+    index: int
+    uuid: str
+    name: str
+    pci_bus_id: str | None = None
+    mig_mode: bool | None = None
+    sm_utilization_percent: Stat | None = None
+    memory_utilization_percent: Stat | None = None
+    memory_used_bytes: Stat | None = None
+    memory_used_percent: Stat | None = None
+    memory_total_bytes: int | None = None
+    memory_reserved_bytes: int | None = None
+    temperature_celsius: Stat | None = None
+    slowdown_temperature_celsius: float | None = None
+    shutdown_temperature_celsius: float | None = None
+    power_watts: Stat | None = None
+    power_limit_watts: float | None = None
+    sm_clock_mhz: Stat | None = None
+    sm_clock_max_mhz: float | None = None
+    memory_clock_mhz: Stat | None = None
+    memory_clock_max_mhz: float | None = None
+    clock_event_reasons: dict[str, float] = Field(default_factory=dict)  # reason -> share of samples (0-1)
+    violation_seconds: dict[str, float] = Field(default_factory=dict)  # policy -> increase over the window
+    ecc: EccSummary = Field(default_factory=EccSummary)
+    pcie: PcieSummary = Field(default_factory=PcieSummary)
+    fan_speed_percent: Stat | None = None
+    performance_state: int | None = None  # last
+    processes: list[GpuProcess] = Field(default_factory=list)  # last sample's
+    xid_counts: dict[str, int] = Field(default_factory=dict)  # XID code -> events in the window
+    recovery_action: str | None = None  # last non-"none" action NVML recommended
+    unsupported: list[str] = Field(default_factory=list)
+
+
+class GpuSection(ApiModel):
+    available: bool
+    reason: str | None = None
+    devices: list[GpuSummary] = Field(default_factory=list)
+
+
+# --- LMCache -----------------------------------------------------------------------
+
+
+class LMCacheInstanceSummary(ApiModel):
+    instance: str
+    pod: str | None = None
+    namespace: str | None = None
+    urls: list[str] = Field(default_factory=list)
+    reachable: bool = True
+    error: str | None = None
+    healthy: bool | None = None
+    model_name: str | None = None
+    requested_tokens: float = 0.0  # increase over the window (counter resets handled)
+    hit_tokens: float = 0.0
+    lookup_tokens: float = 0.0
+    lookup_hits: float = 0.0
+    evictions: float = 0.0
+    remote_errors: float = 0.0
+    token_hit_rate: float | None = None  # hit/requested over the window; None when nothing requested
+    lookup_hit_rate: float | None = None
+    local_cpu_usage_bytes: Stat | None = None
+    local_cpu_usage_percent: Stat | None = None  # of max_local_cpu_size
+    local_disk_usage_bytes: Stat | None = None
+    remote_usage_bytes: Stat | None = None
+    retrieve_latency_seconds: Stat | None = None
+    store_latency_seconds: Stat | None = None
+    retrieve_throughput_tokens_per_second: Stat | None = None
+    remote_ping_seconds: Stat | None = None
+    max_local_cpu_size_bytes: float | None = None
+    max_local_disk_size_bytes: float | None = None
+    local_cpu_enabled: bool | None = None
+    remote_backend: str | None = None
+    kv_bytes_per_token: float | None = None
+    saved_prefill_tokens: float = 0.0  # tokens served from cache over the window
+    saved_kv_bytes: float | None = None  # saved tokens x KV bytes per token, when known
+
+
+class LMCacheSection(ApiModel):
+    instances: list[LMCacheInstanceSummary] = Field(default_factory=list)
+
+
+# --- the node ------------------------------------------------------------------------
+
+
+class NodeSummary(ApiModel):
+    """A node's window summary: the ResourceReport status and the analysis input."""
+
+    node_name: str
+    agent_version: str
+    window: Window
+    inventory: NodeInventory
+    cpu: CpuSummary
+    memory: MemorySummary
+    pressure: PressureSummary
+    disks: list[DiskSummary] = Field(default_factory=list)
+    networks: list[NetworkSummary] = Field(default_factory=list)
+    gpu: GpuSection
+    lmcache: LMCacheSection = Field(default_factory=LMCacheSection)
+    collectors: list[CollectorStatus] = Field(default_factory=list)
+    uptime_seconds: float | None = None
