@@ -1,0 +1,195 @@
+"""Generate the CRDs from the pydantic models (the single source of the schemas).
+
+Pydantic emits JSON Schema (draft 2020-12); Kubernetes wants a *structural*
+OpenAPI v3 schema: every node typed, no $ref, no nullable unions, properties
+and additionalProperties not mixed. `structural` makes the one into the other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from resource_agent.api.resources import (
+    CATEGORY,
+    GROUP,
+    RECOMMENDATION_PLURAL,
+    REPORT_PLURAL,
+    VERSION,
+    RecommendationSpec,
+    RecommendationStatus,
+    ResourceReportSpec,
+    ResourceReportStatus,
+)
+
+_DROPPED_KEYS = {"title", "default", "examples"}
+
+
+def structural(model: type[BaseModel]) -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of a model, refs inlined."""
+    schema = model.model_json_schema(by_alias=True, mode="serialization")
+    definitions = schema.pop("$defs", {})
+    return _convert(schema, definitions)
+
+
+def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        resolved = dict(definitions[node["$ref"].split("/")[-1]])
+        if "description" in node:
+            resolved["description"] = node["description"]
+        return _convert(resolved, definitions)
+    if "anyOf" in node:
+        return _convert_union(node, definitions)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS:
+            continue
+        if key == "properties":
+            out[key] = {name: _convert(sub, definitions) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _convert(value, definitions)
+        elif key == "additionalProperties":
+            if isinstance(value, dict):
+                out[key] = _convert(value, definitions)
+        elif key == "const":
+            out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            out[bound] = value
+            out[key] = True
+        else:
+            out[key] = value
+    if "enum" in out and "type" not in out:
+        out["type"] = _json_type(out["enum"][0])
+    return out
+
+
+def _convert_union(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    options = [option for option in node["anyOf"] if option.get("type") != "null"]
+    if len(options) == 1:
+        converted = _convert(options[0], definitions)
+    else:  # a union of scalars (action parameters): typed at the API layer, kept as is here
+        converted = {"x-kubernetes-preserve-unknown-fields": True}
+    for key in ("description", "maxLength"):
+        if key in node:
+            converted.setdefault(key, node[key])
+    return converted
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    return "string"
+
+
+def _root(spec: dict[str, Any], status: dict[str, Any], validations: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        "x-kubernetes-validations": validations,
+    }
+
+
+def _crd(
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    schema: dict[str, Any],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def report_crd() -> dict[str, Any]:
+    spec = structural(ResourceReportSpec)
+    spec["x-kubernetes-validations"] = [
+        {"rule": "self.nodeName == oldSelf.nodeName", "message": "spec.nodeName is immutable"}
+    ]
+    schema = _root(
+        spec,
+        structural(ResourceReportStatus),
+        [{"rule": "self.metadata.name == self.spec.nodeName", "message": "metadata.name must equal spec.nodeName"}],
+    )
+    columns = [
+        {"name": "Samples", "type": "integer", "jsonPath": ".status.window.samples", "priority": 1},
+        {"name": "Agent", "type": "string", "jsonPath": ".status.agentVersion"},
+        {"name": "Reported", "type": "date", "jsonPath": ".status.reportedAt"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return _crd("ResourceReport", REPORT_PLURAL, ["rreport", "rrep"], schema, columns)
+
+
+def recommendation_crd() -> dict[str, Any]:
+    spec = structural(RecommendationSpec)
+    spec["properties"]["decision"]["default"] = "Pending"
+    spec["x-kubernetes-validations"] = [
+        {"rule": "self.nodeName == oldSelf.nodeName", "message": "spec.nodeName is immutable"},
+        {"rule": "self.rule == oldSelf.rule", "message": "spec.rule is immutable"},
+    ]
+    schema = _root(spec, structural(RecommendationStatus), [])
+    columns = [
+        {"name": "Node", "type": "string", "jsonPath": ".spec.nodeName"},
+        {"name": "Severity", "type": "string", "jsonPath": ".spec.severity"},
+        {"name": "Category", "type": "string", "jsonPath": ".spec.category"},
+        {"name": "Rule", "type": "string", "jsonPath": ".spec.rule"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Decision", "type": "string", "jsonPath": ".spec.decision"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Target", "type": "string", "jsonPath": ".spec.target.name", "priority": 1},
+        {"name": "Action", "type": "string", "jsonPath": ".spec.action.type", "priority": 1},
+        {"name": "Last-Seen", "type": "date", "jsonPath": ".status.lastSeen", "priority": 1},
+        {"name": "Summary", "type": "string", "jsonPath": ".spec.summary", "priority": 1},
+    ]
+    return _crd("ResourceRecommendation", RECOMMENDATION_PLURAL, ["rrec", "rrecs"], schema, columns)
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD document."""
+    return {
+        f"{GROUP}_{REPORT_PLURAL}.yaml": report_crd(),
+        f"{GROUP}_{RECOMMENDATION_PLURAL}.yaml": recommendation_crd(),
+    }
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated by `resource-agent crds` from resource_agent/api; do not edit.\n"
+    return header + yaml.safe_dump(crd, sort_keys=False, width=120)

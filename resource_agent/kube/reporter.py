@@ -1,0 +1,183 @@
+"""The agent's ResourceReport writer.
+
+Server-side apply under the agent's field manager; at most one write per
+report interval unless something significant changed; while the API server is
+away it retries with backoff and keeps only the latest summary (one slot, so
+memory stays bounded however long the outage).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from resource_agent.api.resources import (
+    AGENT_FIELD_MANAGER,
+    API_VERSION,
+    GROUP,
+    NODE_LABEL,
+    REPORT_PLURAL,
+    VERSION,
+)
+from resource_agent.api.summary import NodeSummary
+from resource_agent.kube.significance import significant_change
+
+log = logging.getLogger(__name__)
+
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def report_object(summary: NodeSummary, node_uid: str | None) -> dict:
+    """The ResourceReport (metadata and spec) for a node; the owner is its Node."""
+    metadata: dict = {"name": summary.node_name, "labels": {NODE_LABEL: summary.node_name}}
+    if node_uid:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Node", "name": summary.node_name, "uid": node_uid}
+        ]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ResourceReport",
+        "metadata": metadata,
+        "spec": {"nodeName": summary.node_name},
+    }
+
+
+def report_status(summary: NodeSummary, now: datetime) -> dict:
+    status = summary.to_wire()
+    status["reportedAt"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": summary.node_name}, "status": status}
+
+
+class ReportWriter:
+    """Writes the latest summary to the node's ResourceReport from a background thread."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        interval_seconds: float = 60.0,
+        max_backoff_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._objects = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._interval = interval_seconds
+        self._max_backoff = max_backoff_seconds
+        self._clock = clock
+        self._lock = threading.Condition()
+        self._latest: NodeSummary | None = None
+        self._urgent: str | None = None
+        self._last_written: NodeSummary | None = None
+        self._last_write_at: float | None = None
+        self._object_applied = False
+        self._node_uid: str | None = None
+        self._stopping = False
+        self.writes = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="report-writer", daemon=True)
+
+    def start(self) -> ReportWriter:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self._thread.join(timeout)
+
+    def offer(self, summary: NodeSummary) -> None:
+        """Hand over a new summary; never blocks on the API server."""
+        with self._lock:
+            reason = significant_change(self._last_written, summary)
+            self._latest = summary
+            if reason and self._last_written is not None:
+                self._urgent = reason
+            self._lock.notify_all()
+
+    def _run(self) -> None:
+        backoff = 1.0
+        while True:
+            summary = self._next_due()
+            if summary is None:
+                return
+            try:
+                self._write(summary)
+            except Exception as exc:  # the API server went away, or refused: keep the latest and retry
+                self.failures += 1
+                self.last_error = _describe(exc)
+                log.warning("writing ResourceReport failed (%s); retrying in %.0fs", self.last_error, backoff)
+                with self._lock:
+                    if self._latest is None:
+                        self._latest = summary
+                    self._lock.wait(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self._max_backoff)
+            else:
+                backoff = 1.0
+
+    def _next_due(self) -> NodeSummary | None:
+        """Wait until a summary is due (interval passed, or urgent); None when stopping."""
+        with self._lock:
+            while not self._stopping:
+                if self._latest is not None:
+                    wait = self._seconds_until_due()
+                    if wait <= 0 or self._urgent:
+                        if self._urgent:
+                            log.info("reporting early: %s", self._urgent)
+                        summary, self._latest, self._urgent = self._latest, None, None
+                        return summary
+                    self._lock.wait(wait)
+                else:
+                    self._lock.wait()
+            return None
+
+    def _seconds_until_due(self) -> float:
+        if self._last_write_at is None:
+            return 0.0
+        return self._last_write_at + self._interval - self._clock()
+
+    def _write(self, summary: NodeSummary) -> None:
+        if not self._object_applied:
+            self._apply_object(summary)
+        try:
+            self._apply_status(summary)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self._apply_object(summary)  # deleted meanwhile (e.g. garbage-collected): recreate
+            self._apply_status(summary)
+        self._last_written = summary
+        self._last_write_at = self._clock()
+        self.writes += 1
+        self.last_error = None
+
+    def _apply_object(self, summary: NodeSummary) -> None:
+        if self._node_uid is None:
+            self._node_uid = self._core.read_node(summary.node_name).metadata.uid
+        self._objects.patch_cluster_custom_object(
+            GROUP, VERSION, REPORT_PLURAL, summary.node_name,
+            report_object(summary, self._node_uid),
+            field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
+        )
+        self._object_applied = True
+
+    def _apply_status(self, summary: NodeSummary) -> None:
+        self._objects.patch_cluster_custom_object_status(
+            GROUP, VERSION, REPORT_PLURAL, summary.node_name,
+            report_status(summary, datetime.now(UTC)),
+            field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
+        )
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"
