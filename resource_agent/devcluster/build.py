@@ -164,7 +164,8 @@ def build_one(go: str, root: Path, binary: Binary, out_dir: Path) -> None:
     )
     if result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-30:])
-        raise BuildError(f"building {binary.name} failed ({' '.join(command)}):\n{tail}")
+        where = f"go build {binary.package} in {root / binary.module}"
+        raise BuildError(f"building {binary.name} failed ({where}):\n{tail}")
     os.replace(target, out_dir / binary.name)
 
 
