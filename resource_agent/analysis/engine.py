@@ -1,0 +1,49 @@
+"""The analysis engine: summary (+ policy) -> ranked findings and scores. Pure and deterministic."""
+
+from __future__ import annotations
+
+from resource_agent.analysis.policy import Policy
+from resource_agent.analysis.registry import RuleInfo, all_rules
+from resource_agent.analysis.scores import score
+from resource_agent.analysis.support import window_seconds
+from resource_agent.api.findings import Analysis, Finding
+from resource_agent.api.summary import NodeSummary
+
+DEFAULT_POLICY = Policy()
+
+
+def window_is_sustained(summary: NodeSummary, policy: Policy) -> bool:
+    """Whether the window is long enough for sustained (utilisation, pressure) rules."""
+    sustain = policy.sustain
+    return summary.window.samples >= sustain.min_samples and window_seconds(summary) >= sustain.min_window_seconds
+
+
+def run_rule(info: RuleInfo, summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """One rule's findings, with the policy's severity override applied."""
+    findings = info.function(summary, policy)
+    override = policy.severity_override(info.id)
+    if override is None:
+        return findings
+    return [finding.model_copy(update={"severity": override}) for finding in findings]
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    """Most severe first, then the rule's weight, then target and rule for a stable order."""
+    rules = all_rules()
+    return sorted(
+        findings,
+        key=lambda f: (-f.severity.rank, -rules[f.rule].weight, f.target.key(), f.rule),
+    )
+
+
+def analyze(summary: NodeSummary, policy: Policy | None = None) -> Analysis:
+    """Run every enabled rule over `summary`; return ranked findings and the node's scores."""
+    policy = policy or DEFAULT_POLICY
+    sustained = window_is_sustained(summary, policy)
+    findings: list[Finding] = []
+    for rule_id, info in sorted(all_rules().items()):
+        if not policy.is_enabled(rule_id) or (info.sustained and not sustained):
+            continue
+        findings.extend(run_rule(info, summary, policy))
+    ranked = rank(findings)
+    return Analysis(node_name=summary.node_name, findings=ranked, scores=score(summary, ranked))

@@ -1,0 +1,128 @@
+"""The analysis policy: thresholds, sustain requirements and which rules run.
+
+Every rule carries its default thresholds (see `registry.rule`); a policy only
+overrides what it names. Loaded from YAML (the Helm chart mounts one from a
+ConfigMap); unknown keys, rules and thresholds are errors that name the key.
+Defaults are documented in docs/policy.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from resource_agent.api.findings import Severity
+
+
+class PolicyError(ValueError):
+    """The policy file or mapping is invalid; the message names the bad key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleSettings(_Strict):
+    """Per-rule overrides."""
+
+    enabled: bool = True
+    severity: Severity | None = None  # replaces the severity the rule chose
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+
+class SustainPolicy(_Strict):
+    """How much window a sustained rule (utilisation, pressure, ...) needs before it may fire.
+
+    Event rules (ECC, XID, row remapping, unreachable cache) fire on a single sample.
+    """
+
+    min_samples: int = Field(default=5, ge=1)
+    min_window_seconds: float = Field(default=0.0, ge=0.0)
+
+
+class Policy(_Strict):
+    sustain: SustainPolicy = Field(default_factory=SustainPolicy)
+    enabled_rules: list[str] | None = None  # when set, only these rules run
+    disabled_rules: list[str] = Field(default_factory=list)
+    rules: dict[str, RuleSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_are_known(self) -> Policy:
+        from resource_agent.analysis.registry import all_rules
+
+        known = all_rules()
+        named = [("enabled_rules", r) for r in self.enabled_rules or []]
+        named += [("disabled_rules", r) for r in self.disabled_rules]
+        named += [("rules", r) for r in self.rules]
+        for key, rule_id in named:
+            if rule_id not in known:
+                raise ValueError(f"{key}: unknown rule {rule_id!r}")
+        for rule_id, settings in self.rules.items():
+            defaults = known[rule_id].defaults
+            for name in settings.thresholds:
+                if name not in defaults:
+                    raise ValueError(
+                        f"rules.{rule_id}.thresholds.{name}: unknown threshold (known: {', '.join(sorted(defaults))})"
+                    )
+        return self
+
+    def is_enabled(self, rule_id: str) -> bool:
+        if self.enabled_rules is not None and rule_id not in self.enabled_rules:
+            return False
+        if rule_id in self.disabled_rules:
+            return False
+        settings = self.rules.get(rule_id)
+        return settings is None or settings.enabled
+
+    def thresholds(self, rule_id: str) -> Mapping[str, float]:
+        """The rule's thresholds: its defaults with this policy's overrides applied."""
+        from resource_agent.analysis.registry import all_rules
+
+        defaults = all_rules()[rule_id].defaults
+        settings = self.rules.get(rule_id)
+        if settings is None or not settings.thresholds:
+            return defaults
+        return {**defaults, **settings.thresholds}
+
+    def severity_override(self, rule_id: str) -> Severity | None:
+        settings = self.rules.get(rule_id)
+        return settings.severity if settings else None
+
+    @classmethod
+    def from_mapping(cls, data: Any, source: str = "policy") -> Policy:
+        if data is None:
+            return cls()
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"{source}: the policy must be a mapping, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise PolicyError(f"{source}: {_describe(exc)}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Policy:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read the policy: {exc.strerror or exc}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_mapping(data, source=str(path))
+
+
+def _describe(exc: ValidationError) -> str:
+    messages = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        messages.append(f"{location}: {message}" if location else message)
+    return "; ".join(messages)

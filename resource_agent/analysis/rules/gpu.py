@@ -1,0 +1,405 @@
+"""GPU utilisation, memory, clocks, power, temperature and balance rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from resource_agent.analysis.policy import Policy
+from resource_agent.analysis.registry import rule
+from resource_agent.analysis.support import (
+    action,
+    evidence,
+    gib,
+    gpu_sensitive,
+    gpu_target,
+    make_finding,
+    node_target,
+    window_seconds,
+)
+from resource_agent.api.findings import ActionType, Category, Finding, Severity
+from resource_agent.api.summary import GpuSummary, NodeSummary
+
+THERMAL_REASONS = ("SwThermalSlowdown", "HwThermalSlowdown")
+POWER_REASONS = ("SwPowerCap", "HwPowerBrakeSlowdown")
+SLOWDOWN_REASONS = (*THERMAL_REASONS, *POWER_REASONS, "HwSlowdown")
+
+IDLE_HOLDING_MEMORY = "gpu-idle-holding-memory"
+THERMAL_THROTTLING = "gpu-thermal-throttling"
+
+
+def reason_share(gpu: GpuSummary, reasons: Iterable[str]) -> float:
+    """Share of samples with any of `reasons` (at least the largest single share)."""
+    return max((gpu.clock_event_reasons.get(reason, 0.0) for reason in reasons), default=0.0)
+
+
+def violation_share(gpu: GpuSummary, policy_name: str, seconds: float) -> float:
+    """Share of the window the driver reports as a `policy_name` violation (thermal, power)."""
+    if seconds <= 0:
+        return 0.0
+    spent = sum(value for key, value in gpu.violation_seconds.items() if policy_name in key.lower())
+    return min(spent / seconds, 1.0)
+
+
+def is_idle_holding_memory(gpu: GpuSummary, limits: Mapping[str, float]) -> bool:
+    sm, used = gpu.sm_utilization_percent, gpu.memory_used_percent
+    if sm is None or used is None:
+        return False
+    return (
+        sm.mean <= limits["sm_utilization_mean_max"]
+        and sm.p95 <= limits["sm_utilization_p95_max"]
+        and used.mean >= limits["memory_used_percent_min"]
+    )
+
+
+def is_thermally_throttled(gpu: GpuSummary, limits: Mapping[str, float], seconds: float) -> bool:
+    return (
+        reason_share(gpu, THERMAL_REASONS) >= limits["reason_share_min"]
+        or violation_share(gpu, "thermal", seconds) >= limits["violation_share_min"]
+    )
+
+
+@rule(
+    IDLE_HOLDING_MEMORY,
+    family="gpu",
+    category=Category.GPU,
+    weight=60,
+    defaults={"sm_utilization_mean_max": 5.0, "sm_utilization_p95_max": 10.0, "memory_used_percent_min": 20.0},
+)
+def idle_gpu_holding_memory(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """A GPU that holds much memory while its SMs stay idle for the whole window is allocated
+    but unused: nobody else can schedule on it. Mean and p95 of SM utilisation must both be
+    low, so a short burst of work does not hide an idle window and a short pause does not
+    trigger it."""
+    limits = policy.thresholds(IDLE_HOLDING_MEMORY)
+    findings = []
+    for gpu in summary.gpu.devices:
+        sm, used_percent = gpu.sm_utilization_percent, gpu.memory_used_percent
+        if sm is None or used_percent is None or not is_idle_holding_memory(gpu, limits):
+            continue
+        held = gpu.memory_used_bytes.mean if gpu.memory_used_bytes else 0.0
+        owners = f" by {len(gpu.processes)} process(es)" if gpu.processes else ""
+        findings.append(
+            make_finding(
+                summary,
+                IDLE_HOLDING_MEMORY,
+                severity=Severity.WARNING,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} holds {gib(held)} ({used_percent.mean:.0f}%){owners} "
+                f"while its SM utilisation averages {sm.mean:.1f}%",
+                evidence=[
+                    evidence(summary, "gpu.sm_utilization_percent", "mean", sm.mean, limits["sm_utilization_mean_max"], "<=", "%"),
+                    evidence(summary, "gpu.sm_utilization_percent", "p95", sm.p95, limits["sm_utilization_p95_max"], "<=", "%"),
+                    evidence(summary, "gpu.memory_used_percent", "mean", used_percent.mean, limits["memory_used_percent_min"], ">=", "%"),
+                ],
+                action=action(ActionType.RECLAIM_GPU_MEMORY, gpuIndex=gpu.index, memoryBytes=int(held)),
+                impact=f"Frees {gib(held)} of GPU memory (or the whole GPU) for work that uses it.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+UNDERUTILIZED = "gpu-underutilized"
+
+
+@rule(
+    UNDERUTILIZED,
+    family="gpu",
+    category=Category.GPU,
+    weight=20,
+    defaults={"sm_utilization_mean_max": 30.0, "sm_utilization_p95_max": 60.0, "memory_used_percent_min": 5.0},
+)
+def underutilized_gpu(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """A GPU that has work on it (memory allocated) but keeps its SMs mostly idle could be
+    shared (MIG, time-slicing) or its work packed onto fewer GPUs. GPUs already reported as
+    idle-but-holding-memory are left to that rule, and GPUs with nothing on them are free
+    capacity, not waste."""
+    limits = policy.thresholds(UNDERUTILIZED)
+    idle_limits = policy.thresholds(IDLE_HOLDING_MEMORY) if policy.is_enabled(IDLE_HOLDING_MEMORY) else None
+    findings = []
+    for gpu in summary.gpu.devices:
+        sm, used = gpu.sm_utilization_percent, gpu.memory_used_percent
+        if sm is None or used is None or used.mean < limits["memory_used_percent_min"]:
+            continue
+        if idle_limits is not None and is_idle_holding_memory(gpu, idle_limits):
+            continue
+        if sm.mean > limits["sm_utilization_mean_max"] or sm.p95 > limits["sm_utilization_p95_max"]:
+            continue
+        findings.append(
+            make_finding(
+                summary,
+                UNDERUTILIZED,
+                severity=Severity.INFO,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} averages {sm.mean:.0f}% SM utilisation (p95 {sm.p95:.0f}%)",
+                evidence=[
+                    evidence(summary, "gpu.sm_utilization_percent", "mean", sm.mean, limits["sm_utilization_mean_max"], "<=", "%"),
+                    evidence(summary, "gpu.sm_utilization_percent", "p95", sm.p95, limits["sm_utilization_p95_max"], "<=", "%"),
+                ],
+                action=action(ActionType.CONSOLIDATE_GPU_WORKLOADS, gpuIndex=gpu.index),
+                impact="Sharing or consolidating the GPU's work can free a GPU.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+MEMORY_PRESSURE = "gpu-memory-pressure"
+
+
+@rule(
+    MEMORY_PRESSURE,
+    family="gpu",
+    category=Category.GPU,
+    weight=70,
+    defaults={"memory_used_percent_p95_min": 95.0, "critical_memory_used_percent_max": 99.0, "target_percent": 90.0},
+)
+def gpu_memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """A GPU whose memory stays nearly full risks CUDA out-of-memory errors and, in vLLM,
+    KV-cache preemption (requests recomputed or swapped). vLLM preallocates
+    `gpu_memory_utilization` (0.9 by default) of memory, so the default threshold sits above it."""
+    limits = policy.thresholds(MEMORY_PRESSURE)
+    findings = []
+    for gpu in summary.gpu.devices:
+        used = gpu.memory_used_percent
+        if used is None or used.p95 < limits["memory_used_percent_p95_min"]:
+            continue
+        critical = used.max >= limits["critical_memory_used_percent_max"]
+        findings.append(
+            make_finding(
+                summary,
+                MEMORY_PRESSURE,
+                severity=Severity.CRITICAL if critical else Severity.WARNING,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} memory is {used.p95:.1f}% used (p95), peak {used.max:.1f}%",
+                evidence=[
+                    evidence(summary, "gpu.memory_used_percent", "p95", used.p95, limits["memory_used_percent_p95_min"], ">=", "%"),
+                    evidence(summary, "gpu.memory_used_percent", "max", used.max, limits["critical_memory_used_percent_max"], ">=", "%"),
+                ],
+                action=action(ActionType.REDUCE_GPU_MEMORY_USAGE, gpuIndex=gpu.index, targetPercent=limits["target_percent"]),
+                impact="Headroom avoids out-of-memory crashes and KV-cache preemption.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+@rule(
+    THERMAL_THROTTLING,
+    family="gpu",
+    category=Category.GPU,
+    weight=80,
+    defaults={"reason_share_min": 0.1, "violation_share_min": 0.1},
+)
+def thermal_throttling(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """The driver lowers clocks when the GPU is too hot and says so in its clock event
+    reasons (SwThermalSlowdown, HwThermalSlowdown) and thermal violation time. The rule reads
+    those, never guesses from temperature. Hardware thermal slowdown cuts clocks hard and is
+    critical."""
+    limits = policy.thresholds(THERMAL_THROTTLING)
+    seconds = window_seconds(summary)
+    findings = []
+    for gpu in summary.gpu.devices:
+        if not is_thermally_throttled(gpu, limits, seconds):
+            continue
+        share = reason_share(gpu, THERMAL_REASONS)
+        hardware = gpu.clock_event_reasons.get("HwThermalSlowdown", 0.0) >= limits["reason_share_min"]
+        temperature = f" at {gpu.temperature_celsius.p95:.0f}°C (p95)" if gpu.temperature_celsius else ""
+        findings.append(
+            make_finding(
+                summary,
+                THERMAL_THROTTLING,
+                severity=Severity.CRITICAL if hardware else Severity.WARNING,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} was thermally throttled in {share:.0%} of samples{temperature}",
+                evidence=[
+                    evidence(summary, "gpu.clock_event_reasons.thermal", "share", share, limits["reason_share_min"]),
+                    evidence(summary, "gpu.violation_seconds.thermal", "share", violation_share(gpu, "thermal", seconds), limits["violation_share_min"]),
+                ],
+                action=action(ActionType.CHECK_COOLING, gpuIndex=gpu.index),
+                impact="Restores full clocks: throttled GPUs serve fewer tokens per second.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+POWER_CAPPED = "gpu-power-capped"
+
+
+@rule(
+    POWER_CAPPED,
+    family="gpu",
+    category=Category.GPU,
+    weight=50,
+    defaults={"power_cap_share_min": 0.3, "power_brake_share_min": 0.05, "violation_share_min": 0.3},
+)
+def power_capped(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """Clocks held down by the power limit (SwPowerCap) for much of the window mean the GPU
+    wants more power than its cap allows, often a cap set below the board default. Hardware
+    power brake (HwPowerBrakeSlowdown) is an external signal, usually the PSU or the chassis,
+    and is critical."""
+    limits = policy.thresholds(POWER_CAPPED)
+    seconds = window_seconds(summary)
+    findings = []
+    for gpu in summary.gpu.devices:
+        cap_share = gpu.clock_event_reasons.get("SwPowerCap", 0.0)
+        brake_share = gpu.clock_event_reasons.get("HwPowerBrakeSlowdown", 0.0)
+        violation = violation_share(gpu, "power", seconds)
+        brake = brake_share >= limits["power_brake_share_min"]
+        if not (brake or cap_share >= limits["power_cap_share_min"] or violation >= limits["violation_share_min"]):
+            continue
+        limit = gpu.power_limit_watts
+        drawn = f", drawing {gpu.power_watts.mean:.0f} W" if gpu.power_watts else ""
+        capped_at = f" of {limit:.0f} W" if limit else ""
+        what = "power brake (external)" if brake else "power cap"
+        findings.append(
+            make_finding(
+                summary,
+                POWER_CAPPED,
+                severity=Severity.CRITICAL if brake else Severity.WARNING,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} clocks held by the {what} in {max(cap_share, brake_share):.0%} of samples{drawn}{capped_at}",
+                evidence=[
+                    evidence(summary, "gpu.clock_event_reasons.SwPowerCap", "share", cap_share, limits["power_cap_share_min"]),
+                    evidence(summary, "gpu.clock_event_reasons.HwPowerBrakeSlowdown", "share", brake_share, limits["power_brake_share_min"]),
+                    evidence(summary, "gpu.violation_seconds.power", "share", violation, limits["violation_share_min"]),
+                ],
+                action=action(ActionType.REVIEW_POWER_LIMIT, gpuIndex=gpu.index, currentLimitWatts=limit),
+                impact="A power limit matched to the board (700 W on H100 SXM) restores full clocks.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+CLOCKS_LOW = "gpu-clocks-low-unexplained"
+
+
+@rule(
+    CLOCKS_LOW,
+    family="gpu",
+    category=Category.GPU,
+    weight=40,
+    defaults={"busy_sm_utilization_mean_min": 50.0, "clock_ratio_max": 0.8, "explained_share_min": 0.1},
+)
+def clocks_low_unexplained(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """A busy GPU should run near its maximum SM clock. Low clocks with no thermal, power or
+    hardware slowdown reason point at application clocks or a clock lock left behind
+    (nvidia-smi -lgc/-ac). Idle GPUs lower clocks on purpose and are ignored."""
+    limits = policy.thresholds(CLOCKS_LOW)
+    findings = []
+    for gpu in summary.gpu.devices:
+        sm, clock, clock_max = gpu.sm_utilization_percent, gpu.sm_clock_mhz, gpu.sm_clock_max_mhz
+        if sm is None or clock is None or not clock_max or sm.mean < limits["busy_sm_utilization_mean_min"]:
+            continue
+        floor = clock_max * limits["clock_ratio_max"]
+        if clock.mean >= floor or reason_share(gpu, SLOWDOWN_REASONS) >= limits["explained_share_min"]:
+            continue
+        app_clocks = gpu.clock_event_reasons.get("ApplicationsClocksSetting", 0.0)
+        hint = " (application clocks setting reported)" if app_clocks > 0 else " with no slowdown reason"
+        findings.append(
+            make_finding(
+                summary,
+                CLOCKS_LOW,
+                severity=Severity.WARNING,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} runs at {clock.mean:.0f} MHz of {clock_max:.0f} MHz while {sm.mean:.0f}% busy{hint}",
+                evidence=[
+                    evidence(summary, "gpu.sm_clock_mhz", "mean", clock.mean, floor, "<", "MHz"),
+                    evidence(summary, "gpu.sm_utilization_percent", "mean", sm.mean, limits["busy_sm_utilization_mean_min"], ">=", "%"),
+                ],
+                action=action(ActionType.RESET_APPLICATION_CLOCKS, gpuIndex=gpu.index),
+                impact=f"Up to {clock_max / clock.mean - 1:.0%} more throughput at full clocks.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+NEAR_SLOWDOWN = "gpu-temperature-near-slowdown"
+
+
+@rule(
+    NEAR_SLOWDOWN,
+    family="gpu",
+    category=Category.GPU,
+    weight=30,
+    defaults={"slowdown_margin_celsius": 5.0, "shutdown_margin_celsius": 3.0},
+)
+def temperature_near_slowdown(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """A GPU running within a few degrees of its slowdown temperature will throttle on the
+    next warm spell; near the shutdown temperature it may power off. This is the early
+    warning: GPUs already thermally throttled are reported by gpu-thermal-throttling."""
+    limits = policy.thresholds(NEAR_SLOWDOWN)
+    throttle_limits = policy.thresholds(THERMAL_THROTTLING)
+    seconds = window_seconds(summary)
+    findings = []
+    for gpu in summary.gpu.devices:
+        temperature, slowdown = gpu.temperature_celsius, gpu.slowdown_temperature_celsius
+        if temperature is None or slowdown is None:
+            continue
+        threshold = slowdown - limits["slowdown_margin_celsius"]
+        if temperature.p95 < threshold:
+            continue
+        if policy.is_enabled(THERMAL_THROTTLING) and is_thermally_throttled(gpu, throttle_limits, seconds):
+            continue
+        shutdown = gpu.shutdown_temperature_celsius
+        critical = shutdown is not None and temperature.max >= shutdown - limits["shutdown_margin_celsius"]
+        findings.append(
+            make_finding(
+                summary,
+                NEAR_SLOWDOWN,
+                severity=Severity.CRITICAL if critical else Severity.WARNING,
+                target=gpu_target(gpu),
+                text=f"GPU {gpu.index} reaches {temperature.p95:.0f}°C (p95), {slowdown - temperature.p95:.0f}°C below its slowdown temperature",
+                evidence=[evidence(summary, "gpu.temperature_celsius", "p95", temperature.p95, threshold, ">=", "celsius")],
+                action=action(ActionType.CHECK_COOLING, gpuIndex=gpu.index),
+                impact="Keeps the GPU out of thermal slowdown.",
+                sensitive=gpu_sensitive(gpu),
+            )
+        )
+    return findings
+
+
+IMBALANCE = "gpu-imbalance"
+
+
+@rule(
+    IMBALANCE,
+    family="gpu",
+    category=Category.GPU,
+    weight=10,
+    defaults={"active_sm_utilization_mean_min": 5.0, "spread_min": 40.0, "busiest_sm_utilization_mean_min": 60.0},
+)
+def gpu_imbalance(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """When some of a node's working GPUs are saturated and others lightly used, requests
+    queue on the busy ones while capacity sits unused. Idle GPUs (below the active
+    threshold) are left to the idle and underutilisation rules."""
+    limits = policy.thresholds(IMBALANCE)
+    active = [
+        (gpu.sm_utilization_percent.mean, gpu.index)
+        for gpu in summary.gpu.devices
+        if gpu.sm_utilization_percent is not None
+        and gpu.sm_utilization_percent.mean >= limits["active_sm_utilization_mean_min"]
+    ]
+    if len(active) < 2:
+        return []
+    (low, low_index), (high, high_index) = min(active), max(active)
+    if high - low < limits["spread_min"] or high < limits["busiest_sm_utilization_mean_min"]:
+        return []
+    return [
+        make_finding(
+            summary,
+            IMBALANCE,
+            severity=Severity.INFO,
+            target=node_target(summary),
+            text=f"GPU {high_index} averages {high:.0f}% SM utilisation while GPU {low_index} averages {low:.0f}%",
+            evidence=[
+                evidence(summary, "gpu.sm_utilization_percent", "spread_of_means", high - low, limits["spread_min"], ">=", "%"),
+                evidence(summary, "gpu.sm_utilization_percent", "max_of_means", high, limits["busiest_sm_utilization_mean_min"], ">=", "%"),
+            ],
+            action=action(ActionType.REBALANCE_GPU_WORKLOADS, fromGpuIndex=high_index, toGpuIndex=low_index),
+            impact="Spreading work evenly lowers queueing on the busiest GPU.",
+        )
+    ]
