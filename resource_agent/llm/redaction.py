@@ -1,0 +1,143 @@
+"""Redaction: replace identifying values by stable placeholders before anything leaves, restore them after.
+
+Like k8sgpt's anonymize step, the values to hide come from the findings
+themselves (each `Finding.sensitive` entry, its node, target and pod/namespace
+fields, and the summary's pod, namespace and GPU names) plus patterns for
+IPv4/IPv6 addresses and UUIDs (GPU-…/MIG-… included). Placeholders are
+`<kind>-<n>` (`node-1`, `pod-2`, `uuid-3`), numbered in order of first
+appearance, so the same input always masks the same way. `restore` puts the
+real values back into the model's answer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from resource_agent.api.findings import Finding, TargetKind
+from resource_agent.api.summary import NodeSummary
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("uuid", re.compile(rf"(?:\b(?:GPU|MIG)-)?\b{_UUID}\b")),
+    ("ip", re.compile(r"(?<![\w.:])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")),
+    ("ip", re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])")),
+)
+# Shorter values ("0", "ml") would mask digits and words everywhere and identify nothing.
+MIN_SENSITIVE_LENGTH = 3
+_PLACEHOLDER = re.compile(r"\b(node|pod|namespace|uuid|ip|instance|name)-(\d+)\b")
+
+
+@dataclass
+class Redactor:
+    """Masks known and pattern-matched values; one per request, so numbering is per request."""
+
+    enabled: bool = True
+    _masked_by_value: dict[str, str] = field(default_factory=dict)
+    _value_by_masked: dict[str, str] = field(default_factory=dict)
+    _counts: dict[str, int] = field(default_factory=dict)
+    _known: re.Pattern[str] | None = None
+
+    @classmethod
+    def for_findings(
+        cls, node_name: str, findings: Iterable[Finding], summary: NodeSummary | None, enabled: bool = True
+    ) -> Redactor:
+        redactor = cls(enabled=enabled)
+        if enabled:
+            for kind, value in _sensitive_values(node_name, findings, summary):
+                redactor.add(kind, value)
+        return redactor
+
+    def add(self, kind: str, value: str) -> str:
+        """Register a value to hide; returns its placeholder (the same one for the same value)."""
+        if len(value) < MIN_SENSITIVE_LENGTH or not self.enabled:
+            return value
+        masked = self._masked_by_value.get(value)
+        if masked is None:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            masked = f"{kind}-{self._counts[kind]}"
+            self._masked_by_value[value] = masked
+            self._value_by_masked[masked] = value
+            self._known = None
+        return masked
+
+    def mask(self, text: str) -> str:
+        """Replace every registered value (longest first) and every IP/UUID in `text`."""
+        if not self.enabled or not text:
+            return text
+        if self._masked_by_value:
+            text = self._known_pattern().sub(lambda m: self._masked_by_value[m.group(0)], text)
+        for kind, pattern in _PATTERNS:
+            text = pattern.sub(lambda m, k=kind: self._mask_match(k, m.group(0)), text)
+        return text
+
+    def restore(self, text: str) -> str:
+        """Put real values back for placeholders this redactor made; other text is untouched."""
+        if not self.enabled or not text:
+            return text
+        return _PLACEHOLDER.sub(lambda m: self._value_by_masked.get(m.group(0), m.group(0)), text)
+
+    @property
+    def placeholders(self) -> dict[str, str]:
+        """placeholder -> real value, for tests and debugging (never logged)."""
+        return dict(self._value_by_masked)
+
+    def _mask_match(self, kind: str, value: str) -> str:
+        if value in self._value_by_masked:  # already a placeholder
+            return value
+        if kind == "ip" and not _is_ip(value):
+            return value
+        return self.add(kind, value)
+
+    def _known_pattern(self) -> re.Pattern[str]:
+        if self._known is None:
+            values = sorted(self._masked_by_value, key=len, reverse=True)
+            self._known = re.compile("|".join(re.escape(v) for v in values))
+        return self._known
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _sensitive_values(
+    node_name: str, findings: Iterable[Finding], summary: NodeSummary | None
+) -> list[tuple[str, str]]:
+    """(kind, value) pairs to hide, in a stable order."""
+    values: list[tuple[str, str]] = [("node", node_name)]
+    if summary is not None:
+        values.append(("node", summary.node_name))
+        values.append(("node", summary.inventory.hostname))
+        values.extend(("uuid", gpu.uuid) for gpu in summary.gpu.devices)
+        for cache in summary.lmcache.instances:
+            values.extend([("pod", cache.pod or ""), ("namespace", cache.namespace or "")])
+            values.append(("instance", cache.instance))
+            values.extend(("name", url) for url in cache.urls)
+    for finding in findings:
+        target = finding.target
+        values.append(("node", finding.node_name))
+        values.append(("namespace", target.namespace or ""))
+        values.append(("uuid", target.pod_uid or ""))
+        values.append(("uuid", target.gpu_uuid or ""))
+        values.append(("instance", target.lmcache_instance or ""))
+        if target.kind is TargetKind.NODE:
+            values.append(("node", target.name))
+        elif target.kind is TargetKind.PROCESS:
+            values.append(("pod", target.name))
+        elif target.kind is TargetKind.LMCACHE_INSTANCE:
+            values.append(("instance", target.name))
+        values.extend((_kind_of(item.unmasked), item.unmasked) for item in finding.sensitive)
+    return [(kind, value) for kind, value in values if len(value) >= MIN_SENSITIVE_LENGTH]
+
+
+def _kind_of(value: str) -> str:
+    for kind, pattern in _PATTERNS:
+        if pattern.fullmatch(value) and (kind != "ip" or _is_ip(value)):
+            return kind
+    return "name"
