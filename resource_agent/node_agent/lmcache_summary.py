@@ -1,0 +1,94 @@
+"""Reduce the LMCache sections of a run of samples to per-instance summaries (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from operator import attrgetter
+
+from resource_agent.api.samples import LMCacheInstanceSample, Sample
+from resource_agent.api.summary import LMCacheInstanceSummary
+from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
+
+_COLUMNS = (
+    "requested_tokens_total",
+    "hit_tokens_total",
+    "lookup_tokens_total",
+    "lookup_hits_total",
+    "evictions_total",
+    "remote_errors_total",
+    "local_cpu_usage_bytes",
+    "max_local_cpu_size_bytes",
+    "local_disk_usage_bytes",
+    "remote_usage_bytes",
+    "retrieve_latency_seconds",
+    "store_latency_seconds",
+    "retrieve_throughput_tokens_per_second",
+    "remote_ping_seconds",
+    "kv_bytes_per_token",
+)
+_GET_COLUMNS = attrgetter(*_COLUMNS)
+_INDEX = {name: position for position, name in enumerate(_COLUMNS)}
+
+
+def lmcache_instances(samples: Sequence[Sample]) -> list[LMCacheInstanceSummary]:
+    """One summary per LMCache instance seen in the window, in order of first appearance."""
+    rows: dict[str, list[tuple]] = {}
+    latest: dict[str, LMCacheInstanceSample] = {}
+    for sample in samples:
+        if sample.lmcache is None:
+            continue
+        for instance in sample.lmcache.instances:
+            rows.setdefault(instance.instance, []).append(_GET_COLUMNS(instance))
+            latest[instance.instance] = instance
+    return [_summarize_instance(latest[name], instance_rows) for name, instance_rows in rows.items()]
+
+
+def _rate(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator > 0 else None
+
+
+def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> LMCacheInstanceSummary:
+    columns = list(zip(*rows, strict=True))
+
+    def column(name: str) -> Sequence:
+        return columns[_INDEX[name]]
+
+    requested = increase(column("requested_tokens_total"))
+    hits = increase(column("hit_tokens_total"))
+    lookups = increase(column("lookup_tokens_total"))
+    lookup_hits = increase(column("lookup_hits_total"))
+    kv_bytes_per_token = last(column("kv_bytes_per_token"))
+    max_local_cpu = last(column("max_local_cpu_size_bytes"))
+    return LMCacheInstanceSummary(
+        instance=instance.instance,
+        pod=instance.pod,
+        namespace=instance.namespace,
+        urls=list(instance.urls),
+        reachable=instance.reachable,
+        error=instance.error,
+        healthy=instance.healthy,
+        model_name=instance.model_name,
+        requested_tokens=requested,
+        hit_tokens=hits,
+        lookup_tokens=lookups,
+        lookup_hits=lookup_hits,
+        evictions=increase(column("evictions_total")),
+        remote_errors=increase(column("remote_errors_total")),
+        token_hit_rate=_rate(hits, requested),
+        lookup_hit_rate=_rate(lookup_hits, lookups),
+        local_cpu_usage_bytes=stat(column("local_cpu_usage_bytes")),
+        local_cpu_usage_percent=stat(ratio_percent(column("local_cpu_usage_bytes"), column("max_local_cpu_size_bytes"))),
+        local_disk_usage_bytes=stat(column("local_disk_usage_bytes")),
+        remote_usage_bytes=stat(column("remote_usage_bytes")),
+        retrieve_latency_seconds=stat(column("retrieve_latency_seconds")),
+        store_latency_seconds=stat(column("store_latency_seconds")),
+        retrieve_throughput_tokens_per_second=stat(column("retrieve_throughput_tokens_per_second")),
+        remote_ping_seconds=stat(column("remote_ping_seconds")),
+        max_local_cpu_size_bytes=max_local_cpu,  # type: ignore[arg-type]
+        max_local_disk_size_bytes=instance.max_local_disk_size_bytes,
+        local_cpu_enabled=instance.local_cpu_enabled,
+        remote_backend=instance.remote_backend,
+        kv_bytes_per_token=kv_bytes_per_token,  # type: ignore[arg-type]
+        saved_prefill_tokens=hits,
+        saved_kv_bytes=hits * kv_bytes_per_token if kv_bytes_per_token is not None else None,  # type: ignore[operator]
+    )
