@@ -1,0 +1,76 @@
+"""Turn one instance's scrape into an `LMCacheInstanceSample` (pure).
+
+Counters stay cumulative (the window takes increases and handles resets);
+histogram means are over the interval since the previous scrape, so the
+caller passes the previous histogram totals and keeps the returned ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from resource_agent.api.samples import LMCacheInstanceSample
+from resource_agent.lmcache.client import InstanceScrape
+from resource_agent.lmcache.config import config_facts, kv_bytes_per_token, redact_url
+from resource_agent.lmcache.metrics import Histogram, combine, interval_mean
+
+Histograms = Mapping[str, Histogram]
+
+
+def instance_sample(scrape: InstanceScrape, previous: Histograms | None) -> tuple[LMCacheInstanceSample, dict[str, Histogram]]:
+    """The sample for one instance and the histogram totals to pass next time."""
+    instance = scrape.instance
+    answered = [port for port in scrape.ports if port.metrics is not None]
+    errors = [port.error for port in scrape.ports if port.error]
+    identity = {
+        "instance": redact_url(instance.id),
+        "pod": instance.pod,
+        "namespace": instance.namespace,
+        "urls": [redact_url(url) for url in instance.urls],
+    }
+    if not answered:
+        return LMCacheInstanceSample(**identity, reachable=False, error="; ".join(errors) or "no ports"), {}
+
+    combined = combine(port.metrics for port in answered if port.metrics is not None)
+    ranks = max(combined.worker_ranks, 1)
+    conf = next((port.conf for port in answered if port.conf), None)
+    facts = config_facts(conf) if conf else None
+    per_rank_kv = next((kv for port in answered if port.inference_info and (kv := kv_bytes_per_token(port.inference_info))), None)
+    previous = previous or {}
+
+    def mean(name: str) -> float | None:
+        current = combined.histograms.get(name)
+        return interval_mean(previous.get(name), current) if current is not None else None
+
+    def scaled(value: float | None) -> float | None:
+        return value * ranks if value is not None else None
+
+    totals = combined.totals
+    sample = LMCacheInstanceSample(
+        **identity,
+        reachable=True,
+        error="; ".join(errors) or None,
+        healthy=False if errors else combined.healthy,
+        model_name=combined.model_name,
+        requested_tokens_total=totals.get("requested_tokens"),
+        hit_tokens_total=totals.get("hit_tokens"),
+        lookup_tokens_total=totals.get("lookup_tokens"),
+        lookup_hits_total=totals.get("lookup_hits"),
+        stored_tokens_total=totals.get("stored_tokens"),
+        evictions_total=totals.get("evictions"),
+        remote_errors_total=totals.get("remote_errors"),
+        retrieve_requests_total=totals.get("retrieve_requests"),
+        store_requests_total=totals.get("store_requests"),
+        local_cpu_usage_bytes=combined.local_cpu_usage_bytes,
+        local_disk_usage_bytes=combined.local_disk_usage_bytes,
+        retrieve_latency_seconds=mean("time_to_retrieve"),
+        store_latency_seconds=mean("time_to_store"),
+        retrieve_throughput_tokens_per_second=mean("retrieve_speed"),
+        remote_ping_seconds=combined.remote_ping_seconds,
+        max_local_cpu_size_bytes=scaled(facts.max_local_cpu_size_bytes) if facts else None,
+        max_local_disk_size_bytes=scaled(facts.max_local_disk_size_bytes) if facts else None,
+        local_cpu_enabled=facts.local_cpu_enabled if facts else None,
+        remote_backend=facts.remote_backend if facts else None,
+        kv_bytes_per_token=scaled(per_rank_kv),
+    )
+    return sample, dict(combined.histograms)
