@@ -1,0 +1,148 @@
+"""Cross-node findings: what only shows when comparing nodes (pure core + a tracker).
+
+- fleet.gpu-capacity-fragmented: idle GPUs are spread over several nodes, so a
+  job needing that many GPUs on one node cannot be placed although the fleet
+  has them.
+- fleet.node-worse-than-peers: a node's health score is far below the median
+  of the nodes with the same GPU model.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from resource_agent.analysis.policy import Policy
+from resource_agent.api.findings import (
+    Action,
+    ActionType,
+    Analysis,
+    Category,
+    Evidence,
+    Finding,
+    Sensitive,
+    Severity,
+    Target,
+    TargetKind,
+)
+from resource_agent.api.summary import GpuSummary, NodeSummary
+
+FLEET_NODE = "fleet"
+FRAGMENTED_RULE = "fleet.gpu-capacity-fragmented"
+WORSE_RULE = "fleet.node-worse-than-peers"
+
+
+@dataclass(frozen=True)
+class FleetThresholds:
+    idle_sm_percent: float = 5.0
+    idle_memory_percent: float = 5.0
+    min_free_gpus: int = 2
+    min_peers: int = 3
+    health_gap: float = 25.0
+
+
+def idle_gpus(summary: NodeSummary, thresholds: FleetThresholds) -> int:
+    """GPUs with no work and no memory held over the whole window."""
+    return sum(1 for gpu in summary.gpu.devices if _is_idle(gpu, thresholds))
+
+
+def _is_idle(gpu: GpuSummary, thresholds: FleetThresholds) -> bool:
+    if gpu.sm_utilization_percent is None or gpu.memory_used_percent is None:
+        return False
+    return (
+        gpu.sm_utilization_percent.max < thresholds.idle_sm_percent
+        and gpu.memory_used_percent.max < thresholds.idle_memory_percent
+    )
+
+
+def fragmentation_findings(
+    nodes: Mapping[str, NodeSummary], thresholds: FleetThresholds = FleetThresholds()
+) -> list[Finding]:
+    free = {name: idle_gpus(summary, thresholds) for name, summary in nodes.items()}
+    holders = {name: count for name, count in free.items() if count > 0}
+    total = sum(holders.values())
+    largest = max(holders.values(), default=0)
+    if len(holders) < 2 or total < thresholds.min_free_gpus or largest >= total:
+        return []
+    return [
+        Finding(
+            rule=FRAGMENTED_RULE,
+            category=Category.GPU,
+            severity=Severity.INFO,
+            node_name=FLEET_NODE,
+            target=Target(kind=TargetKind.NODE, name=FLEET_NODE),
+            summary=(
+                f"{total} idle GPUs are spread over {len(holders)} nodes; the largest block on one node is "
+                f"{largest}, so a {total}-GPU job cannot be placed."
+            ),
+            evidence=[
+                Evidence(metric="fleet.idle_gpus", statistic="count", observed=total,
+                         threshold=thresholds.min_free_gpus),
+                Evidence(metric="fleet.largest_idle_block", statistic="count", observed=largest,
+                         threshold=total, comparison="<"),
+            ],
+            action=Action(type=ActionType.CONSOLIDATE_GPU_WORKLOADS, parameters={"gpuCount": total}),
+            expected_impact=f"Packing work frees whole nodes: up to {total} GPUs usable by one job.",
+            sensitive=[Sensitive(unmasked=name, masked=f"node-{i}") for i, name in enumerate(sorted(holders))],
+        )
+    ]
+
+
+def worse_than_peers_findings(
+    analyses: Mapping[str, tuple[NodeSummary, Analysis]], thresholds: FleetThresholds = FleetThresholds()
+) -> dict[str, Finding]:
+    """node name -> finding, for nodes far below their GPU-model peers' median health."""
+    groups: dict[str, list[str]] = {}
+    for name, (summary, _) in analyses.items():
+        if summary.gpu.devices:
+            groups.setdefault(summary.gpu.devices[0].name, []).append(name)
+    findings = {}
+    for model, names in groups.items():
+        if len(names) < thresholds.min_peers:
+            continue
+        median = statistics.median(analyses[name][1].scores.health for name in names)
+        for name in names:
+            health = analyses[name][1].scores.health
+            if median - health < thresholds.health_gap:
+                continue
+            findings[name] = Finding(
+                rule=WORSE_RULE,
+                category=Category.HARDWARE,
+                severity=Severity.WARNING,
+                node_name=name,
+                target=Target(kind=TargetKind.NODE, name=name),
+                summary=f"Health {health:.0f} is {median - health:.0f} points below the median of {len(names)} {model} nodes.",
+                evidence=[Evidence(metric="node.health_score", statistic="last", observed=health,
+                                   threshold=median - thresholds.health_gap, comparison="<")],
+                action=Action(type=ActionType.INVESTIGATE,
+                              parameters={"hint": "compare with peer nodes of the same GPU model"}),
+                expected_impact="Finds a node-specific fault before it costs capacity.",
+                sensitive=[Sensitive(unmasked=name, masked="node-0")],
+            )
+    return findings
+
+
+class FleetTracker:
+    """The latest summary and analysis of every node, for cross-node rules."""
+
+    def __init__(self, policy: Policy, thresholds: FleetThresholds = FleetThresholds()) -> None:
+        self.policy = policy
+        self.thresholds = thresholds
+        self._latest: dict[str, tuple[NodeSummary, Analysis]] = {}
+
+    def observe(self, summary: NodeSummary, analysis: Analysis) -> None:
+        self._latest[summary.node_name] = (summary, analysis)
+
+    def forget(self, node_name: str) -> None:
+        self._latest.pop(node_name, None)
+
+    def summary(self, node_name: str) -> NodeSummary | None:
+        entry = self._latest.get(node_name)
+        return entry[0] if entry else None
+
+    def peer_finding(self, node_name: str) -> Finding | None:
+        return worse_than_peers_findings(self._latest, self.thresholds).get(node_name)
+
+    def fleet_findings(self) -> list[Finding]:
+        return fragmentation_findings({name: entry[0] for name, entry in self._latest.items()}, self.thresholds)

@@ -1,0 +1,381 @@
+"""kopf handlers: ResourceReport events -> analysis -> ResourceRecommendations.
+
+Only *event* handlers and an index are used, so kopf never writes its progress
+annotations to the reports (one extra write per report per interval
+otherwise). The recommendations index keeps each node's recommendations in
+memory, so a report costs no LIST; unchanged findings cost no write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from resource_agent.analysis.engine import analyze
+from resource_agent.api.findings import ActionType, Analysis, Finding
+from resource_agent.api.resources import (
+    GROUP,
+    RECOMMENDATION_PLURAL,
+    REPORT_PLURAL,
+    VERSION,
+    ApplyResult,
+    Condition,
+    ConditionStatus,
+    Decision,
+    Phase,
+    RecommendationStatus,
+    ResourceReportStatus,
+)
+from resource_agent.operator.actions import ActionExecutor
+from resource_agent.operator.fleet import FLEET_NODE, FleetTracker
+from resource_agent.operator.insights import InsightWorker
+from resource_agent.operator.lifecycle import decide_phase, effective_decision, parse_time
+from resource_agent.operator.metrics import OperatorMetrics
+from resource_agent.operator.planning import (
+    SPEC_DIGEST_ANNOTATION,
+    ExistingRecommendation,
+    Upsert,
+    plan_reconcile,
+)
+from resource_agent.operator.settings import OperatorSettings
+from resource_agent.operator.store import RecommendationStore
+
+log = logging.getLogger(__name__)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class IndexedRecommendation:
+    """A recommendation as the index keeps it."""
+
+    existing: ExistingRecommendation
+    status: Mapping[str, Any]
+    decision: Decision
+    snooze_until: datetime | None
+    action_type: str | None
+    severity: str | None
+
+
+def index_entry(name: str, spec: Mapping[str, Any], status: Mapping[str, Any], annotations: Mapping[str, str]) -> IndexedRecommendation:
+    phase = status.get("phase")
+    return IndexedRecommendation(
+        existing=ExistingRecommendation(
+            name=name,
+            node_name=spec.get("nodeName", ""),
+            material_digest=annotations.get(SPEC_DIGEST_ANNOTATION),
+            phase=Phase(phase) if phase in Phase._value2member_map_ else None,
+            last_seen=parse_time(status.get("lastSeen")),
+            resolved_at=parse_time(status.get("resolvedAt")),
+        ),
+        status=dict(status),
+        decision=effective_decision(spec.get("decision")),
+        snooze_until=_safe_time(spec.get("snoozeUntil")),
+        action_type=(spec.get("action") or {}).get("type"),
+        severity=spec.get("severity"),
+    )
+
+
+def _safe_time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+class Operator:
+    """The operator's state and handlers; `register` wires them into a kopf registry."""
+
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        store: RecommendationStore,
+        metrics: OperatorMetrics,
+        executor: ActionExecutor,
+        insights: InsightWorker | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics
+        self.executor = executor
+        self.insights = insights
+        self.fleet = FleetTracker(settings.policy)
+        self._node_locks: dict[str, asyncio.Lock] = {}
+        self._last_fleet_pass = float("-inf")
+
+    # --- registration ----------------------------------------------------------------
+
+    def register(self, registry: kopf.OperatorRegistry) -> None:
+        @kopf.index(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
+        def recommendations_by_node(name: str, spec: Any, status: Any, annotations: Any, **_: Any) -> dict:
+            entry = index_entry(name, spec, status, annotations)
+            return {entry.existing.node_name: entry}
+
+        @kopf.on.event(GROUP, VERSION, REPORT_PLURAL, registry=registry)
+        async def report_event(
+            event: Mapping[str, Any], body: Any, name: str, uid: str, status: Any,
+            recommendations_by_node: kopf.Index, logger: logging.Logger, **_: Any,
+        ) -> None:
+            if event.get("type") == "DELETED":
+                self.fleet.forget(name)  # its recommendations go with it (owner references)
+                return
+            await self.on_report(name, uid, dict(status or {}), recommendations_by_node, body, logger)
+
+        @kopf.on.event(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
+        async def recommendation_event(
+            event: Mapping[str, Any], body: Any, name: str, spec: Any, status: Any, annotations: Any,
+            logger: logging.Logger, **_: Any,
+        ) -> None:
+            if event.get("type") == "DELETED" or not status:
+                return
+            await self.on_recommendation(name, dict(spec), dict(status), dict(annotations), body, logger)
+
+    # --- reports -------------------------------------------------------------------------
+
+    async def on_report(
+        self, name: str, uid: str, status: dict[str, Any], index: kopf.Index, body: Any, logger: logging.Logger
+    ) -> None:
+        if not status:
+            return
+        started = time.perf_counter()
+        try:
+            report = ResourceReportStatus.model_validate(status)
+        except ValidationError as exc:
+            self.metrics.reconciles.labels("invalid").inc()
+            self.metrics.errors.labels("validate-report").inc()
+            message = f"status does not match the ResourceReport schema: {exc.error_count()} error(s); first: {exc.errors()[0]['msg']}"
+            kopf.warn(body, reason="InvalidReport", message=message)
+            logger.warning("report %s ignored: %s", name, message)
+            return
+        analysis = analyze(report, self.settings.policy)
+        self.fleet.observe(report, analysis)
+        peer = self.fleet.peer_finding(name)
+        if peer is not None:
+            analysis.findings.append(peer)
+        try:
+            await self.reconcile_node(name, uid, analysis.findings, index, logger)
+            await self._fleet_pass(index, logger)
+        except Exception:
+            self.metrics.reconciles.labels("error").inc()
+            self.metrics.errors.labels("reconcile").inc()
+            raise
+        self.metrics.reconciles.labels("ok").inc()
+        self.metrics.reconcile_duration.observe(time.perf_counter() - started)
+        self._export_node(analysis)
+        self.export_index(index)
+        if self.insights is not None:
+            self.insights.submit(report, analysis)
+
+    async def _fleet_pass(self, index: kopf.Index, logger: logging.Logger) -> None:
+        """Cross-node findings, at most once per fleet interval (only the active replica gets events)."""
+        if time.monotonic() - self._last_fleet_pass < self.settings.fleet_interval_seconds:
+            return
+        self._last_fleet_pass = time.monotonic()
+        await self.reconcile_node(FLEET_NODE, None, self.fleet.fleet_findings(), index, logger)
+
+    async def reconcile_node(
+        self, node: str, report_uid: str | None, node_findings: list[Finding], index: kopf.Index,
+        logger: logging.Logger,
+    ) -> None:
+        """Bring one node's recommendations in line with its findings (serialised per node)."""
+        async with self._node_locks.setdefault(node, asyncio.Lock()):
+            await self._reconcile(node, report_uid, node_findings, list(index.get(node, [])), logger)
+
+    async def _reconcile(
+        self, node: str, report_uid: str | None, node_findings: list[Finding], entries: list[IndexedRecommendation],
+        logger: logging.Logger,
+    ) -> None:
+        now = now_utc()
+        known = {entry.existing.name: entry for entry in entries}
+        plan = plan_reconcile(node_findings, [entry.existing for entry in entries], now=now, settings=self.settings.plan)
+        findings = {finding.resource_name(): finding for finding in node_findings}
+        for upsert in plan.upserts:
+            await self._upsert(upsert, report_uid, known.get(upsert.name), findings[upsert.name], now, logger)
+        for resolve in plan.resolves:
+            await self._resolve(known[resolve.name], now, logger)
+        for delete in plan.deletes:
+            await self.store.delete(delete.name)
+            logger.info("deleted %s: resolved longer than the TTL", delete.name)
+        for name in plan.unchanged:
+            await self._refresh_phase(known[name], now)
+
+    async def _upsert(
+        self, upsert: Upsert, report_uid: str | None, known: IndexedRecommendation | None, finding: Finding,
+        now: datetime, logger: logging.Logger,
+    ) -> None:
+        created = await self.store.apply_spec(upsert.name, upsert.spec, upsert.material_digest, report_uid)
+        previous = dict(known.status) if known else {}
+        decision = known.decision if known else Decision.PENDING
+        snooze = known.snooze_until if known else None
+        phase = decide_phase(
+            active=True, decision=decision, snooze_until=snooze, action_type=upsert.spec.action.type,
+            apply_result=_apply_result(previous), now=now,
+        )
+        status = RecommendationStatus(
+            phase=phase.phase,
+            message=phase.message,
+            decision=decision,
+            conditions=_conditions(previous, phase.phase, phase.message, now),
+            first_seen=previous.get("firstSeen") or rfc3339(now),
+            last_seen=rfc3339(now),
+            observed_generation=created.get("metadata", {}).get("generation"),
+            apply_result=_apply_result(previous),
+        )
+        await self.store.apply_status(upsert.name, status)
+        if upsert.created:
+            kopf.info(created, reason="RecommendationCreated", message=finding.summary)
+            logger.info("created %s: %s", upsert.name, finding.summary)
+        elif upsert.reopened:
+            kopf.info(created, reason="RecommendationReopened", message=finding.summary)
+
+    async def _refresh_phase(self, entry: IndexedRecommendation, now: datetime) -> None:
+        """An unchanged finding costs no write, unless its phase moved on (a snooze ran out)."""
+        if entry.action_type not in ActionType._value2member_map_:
+            return
+        phase = decide_phase(
+            active=True, decision=entry.decision, snooze_until=entry.snooze_until,
+            action_type=ActionType(entry.action_type), apply_result=_apply_result(entry.status), now=now,
+        )
+        if entry.existing.phase is not phase.phase and not phase.should_apply:
+            previous = dict(entry.status)
+            await self._write_status(entry.existing.name, previous, entry.decision, phase.phase, phase.message,
+                                     _apply_result(previous), now, previous.get("observedGeneration"))
+
+    async def _resolve(self, entry: IndexedRecommendation, now: datetime, logger: logging.Logger) -> None:
+        previous = dict(entry.status)
+        status = RecommendationStatus(
+            phase=Phase.RESOLVED,
+            message="The condition cleared in the latest report.",
+            decision=entry.decision,
+            conditions=_conditions(previous, Phase.RESOLVED, "The condition cleared.", now),
+            first_seen=previous.get("firstSeen") or rfc3339(now),
+            last_seen=previous.get("lastSeen") or rfc3339(now),
+            resolved_at=rfc3339(now),
+            observed_generation=previous.get("observedGeneration"),
+            apply_result=_apply_result(previous),
+        )
+        result = await self.store.apply_status(entry.existing.name, status)
+        kopf.info(result, reason="RecommendationResolved", message="The condition cleared.")
+        logger.info("resolved %s", entry.existing.name)
+
+    # --- decisions ----------------------------------------------------------------------
+
+    async def on_recommendation(
+        self, name: str, spec: dict[str, Any], status: dict[str, Any], annotations: dict[str, str], body: Any,
+        logger: logging.Logger,
+    ) -> None:
+        entry = index_entry(name, spec, status, annotations)
+        if entry.action_type not in ActionType._value2member_map_:
+            return
+        now = now_utc()
+        active = entry.existing.phase is not Phase.RESOLVED
+        apply_result = _apply_result(status)
+        if entry.decision is not Decision.APPROVED and status.get("decision") == Decision.APPROVED.value:
+            apply_result = None  # approval withdrawn: a later approval applies again
+        phase = decide_phase(
+            active=active, decision=entry.decision, snooze_until=entry.snooze_until,
+            action_type=ActionType(entry.action_type), apply_result=apply_result, now=now,
+        )
+        if phase.should_apply:
+            await self._write_status(name, status, entry.decision, Phase.APPLYING, phase.message, None, now, _generation(body))
+            result = await self.executor.execute(spec, logger)
+            self.metrics.applies.labels("succeeded" if result.succeeded else "failed").inc()
+            phase = decide_phase(
+                active=True, decision=entry.decision, snooze_until=None,
+                action_type=ActionType(entry.action_type), apply_result=result, now=now,
+            )
+            kopf.event(body, type="Normal" if result.succeeded else "Warning",
+                       reason="Applied" if result.succeeded else "ApplyFailed",
+                       message=result.message or result.error or phase.message)
+            apply_result = result
+        changed = (
+            status.get("phase") != phase.phase.value
+            or status.get("message") != phase.message
+            or status.get("decision") != entry.decision.value
+            or _apply_result(status) != apply_result
+        )
+        if changed:
+            await self._write_status(name, status, entry.decision, phase.phase, phase.message, apply_result, now, _generation(body))
+            if status.get("decision") != entry.decision.value:
+                kopf.info(body, reason=f"Decision{entry.decision.value}", message=phase.message)
+
+    async def _write_status(
+        self, name: str, previous: dict[str, Any], decision: Decision, phase: Phase, message: str,
+        apply_result: ApplyResult | None, now: datetime, generation: int | None,
+    ) -> None:
+        status = RecommendationStatus(
+            phase=phase,
+            message=message,
+            decision=decision,
+            conditions=_conditions(previous, phase, message, now),
+            first_seen=previous.get("firstSeen") or rfc3339(now),
+            last_seen=previous.get("lastSeen") or rfc3339(now),
+            resolved_at=previous.get("resolvedAt") if phase is Phase.RESOLVED else None,
+            observed_generation=generation,
+            apply_result=apply_result,
+        )
+        await self.store.apply_status(name, status)
+
+    # --- metrics -------------------------------------------------------------------------
+
+    def _export_node(self, analysis: Analysis) -> None:
+        counts = {"info": 0, "warning": 0, "critical": 0}
+        for finding in analysis.findings:
+            counts[finding.severity.value] += 1
+        for severity, count in counts.items():
+            self.metrics.findings.labels(analysis.node_name, severity).set(count)
+        self.metrics.health.labels(analysis.node_name).set(analysis.scores.health)
+
+    def export_index(self, index: kopf.Index) -> None:
+        self.metrics.recommendations.clear()
+        for entries in index.values():
+            for entry in entries:
+                phase = entry.existing.phase.value if entry.existing.phase else "Unknown"
+                self.metrics.recommendations.labels(entry.severity or "unknown", phase).inc()
+
+
+def _generation(body: Any) -> int | None:
+    return body.get("metadata", {}).get("generation")
+
+
+def _apply_result(status: Mapping[str, Any]) -> ApplyResult | None:
+    raw = status.get("applyResult")
+    if not raw:
+        return None
+    try:
+        return ApplyResult.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _conditions(previous: Mapping[str, Any], phase: Phase, message: str, now: datetime) -> list[Condition]:
+    """One `Ready`-style condition per phase change, keeping the transition time when unchanged."""
+    old = {c.get("type"): c for c in previous.get("conditions", []) if isinstance(c, Mapping)}
+    conditions = []
+    for kind, active in (
+        ("Resolved", phase is Phase.RESOLVED),
+        ("Dismissed", phase is Phase.DISMISSED),
+        ("Applied", phase is Phase.APPLIED),
+    ):
+        state = ConditionStatus.TRUE if active else ConditionStatus.FALSE
+        earlier = old.get(kind)
+        transition = earlier.get("lastTransitionTime") if earlier and earlier.get("status") == state.value else rfc3339(now)
+        conditions.append(
+            Condition(type=kind, status=state, reason=phase.value, message=message if active else "",
+                      last_transition_time=transition)
+        )
+    return conditions

@@ -1,0 +1,49 @@
+"""The operator's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class OperatorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.reconciles = Counter(
+            "resource_agent_operator_reconciles", "Report reconciles, by outcome.", ["outcome"], registry=self.registry
+        )
+        self.reconcile_duration = Histogram(
+            "resource_agent_operator_reconcile_duration_seconds",
+            "Time to analyse one report and reconcile its recommendations.",
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "resource_agent_operator_errors", "Errors, by stage.", ["stage"], registry=self.registry
+        )
+        self.api_requests = Counter(
+            "resource_agent_operator_api_requests",
+            "Kubernetes API requests the operator made, by verb and resource.",
+            ["verb", "resource"],
+            registry=self.registry,
+        )
+        self.recommendations = Gauge(
+            "resource_agent_operator_recommendations",
+            "Recommendations known to the operator, by severity and phase.",
+            ["severity", "phase"],
+            registry=self.registry,
+        )
+        self.findings = Gauge(
+            "resource_agent_operator_node_findings",
+            "Findings in a node's latest report, by severity.",
+            ["node", "severity"],
+            registry=self.registry,
+        )
+        self.health = Gauge(
+            "resource_agent_operator_node_health_score",
+            "Node health score (0-100) from the latest report.",
+            ["node"],
+            registry=self.registry,
+        )
+        self.applies = Counter(
+            "resource_agent_operator_applies", "Approved actions carried out, by outcome.", ["outcome"],
+            registry=self.registry,
+        )

@@ -1,0 +1,80 @@
+"""Assemble and run the operator: kopf registry and settings, metrics, LLM, actions."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+from prometheus_client import REGISTRY, start_http_server
+
+from resource_agent.kube.config import load_api_client
+from resource_agent.operator.actions import ActionExecutor
+from resource_agent.operator.handlers import Operator
+from resource_agent.operator.insights import InsightWorker
+from resource_agent.operator.lmcache_apply import apply_lmcache_action
+from resource_agent.operator.metrics import OperatorMetrics
+from resource_agent.operator.settings import OperatorSettings
+from resource_agent.operator.store import RecommendationStore
+
+log = logging.getLogger(__name__)
+
+
+def build_operator(settings: OperatorSettings, registry: kopf.OperatorRegistry, metrics: OperatorMetrics) -> Operator:
+    from resource_agent.llm.service import build_insight_service
+    from resource_agent.llm.settings import load_llm_settings
+
+    store = RecommendationStore(load_api_client(), metrics)
+    service = build_insight_service(load_llm_settings(settings.llm_config), metrics.registry)
+    insights = InsightWorker(service, store) if service is not None else None
+    if insights is None:
+        log.info("LLM insight is off (no provider configured)")
+    operator: Operator
+    executor = ActionExecutor(lambda node: operator.fleet.summary(node), apply_lmcache_action)
+    operator = Operator(settings, store, metrics, executor, insights)
+    operator.register(registry)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: object) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: object) -> None:
+        if insights is not None:
+            await insights.close()
+
+    return operator
+
+
+def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
+    kopf_config = kopf.OperatorSettings()
+    kopf_config.posting.level = logging.WARNING  # handler logs are not posted as Events; explicit events are
+    kopf_config.peering.priority = settings.priority
+    kopf_config.peering.clusterwide = True
+    kopf_config.peering.stealth = True
+    if settings.peering:
+        kopf_config.peering.name = settings.peering
+        kopf_config.peering.mandatory = True
+    else:
+        kopf_config.peering.standalone = True
+    kopf_config.watching.server_timeout = 300
+    kopf_config.networking.request_timeout = 30
+    return kopf_config
+
+
+async def run_operator(settings: OperatorSettings) -> None:
+    metrics = OperatorMetrics(REGISTRY)
+    if settings.metrics_listen:
+        host, port = settings.metrics_listen
+        start_http_server(port, addr=host, registry=REGISTRY)
+    registry = kopf.OperatorRegistry()
+    build_operator(settings, registry, metrics)
+    liveness = f"http://{settings.health_listen[0]}:{settings.health_listen[1]}/healthz" if settings.health_listen else None
+    await kopf.operator(
+        registry=registry,
+        settings=kopf_settings(settings),
+        clusterwide=True,
+        standalone=settings.peering is None,
+        peering_name=settings.peering,
+        priority=settings.priority,
+        liveness_endpoint=liveness,
+    )

@@ -1,0 +1,91 @@
+"""The operator's writes to ResourceRecommendations (the Kubernetes edge).
+
+The synchronous kubernetes client runs in worker threads so kopf's event loop
+never blocks. Every request is counted in the operator metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from resource_agent.api.resources import (
+    API_VERSION,
+    GROUP,
+    NODE_LABEL,
+    OPERATOR_FIELD_MANAGER,
+    RECOMMENDATION_PLURAL,
+    REPORT_PLURAL,
+    RULE_LABEL,
+    VERSION,
+    RecommendationSpec,
+    RecommendationStatus,
+)
+from resource_agent.operator.metrics import OperatorMetrics
+from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION
+
+APPLY_PATCH = "application/apply-patch+yaml"
+INSIGHT_FIELD_MANAGER = "resource-agent-insight"
+KIND = "ResourceRecommendation"
+
+
+class RecommendationStore:
+    def __init__(self, api_client: client.ApiClient, metrics: OperatorMetrics) -> None:
+        self._objects = client.CustomObjectsApi(api_client)
+        self._metrics = metrics
+
+    async def apply_spec(
+        self, name: str, spec: RecommendationSpec, digest: str, report_uid: str | None
+    ) -> dict[str, Any]:
+        """Create or update the operator-owned part of a recommendation (never spec.decision)."""
+        metadata: dict[str, Any] = {
+            "name": name,
+            "labels": {NODE_LABEL: spec.node_name, RULE_LABEL: spec.rule[:63]},
+            "annotations": {SPEC_DIGEST_ANNOTATION: digest},
+        }
+        if report_uid:
+            metadata["ownerReferences"] = [
+                {"apiVersion": API_VERSION, "kind": "ResourceReport", "name": spec.node_name, "uid": report_uid}
+            ]
+        body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec.to_wire()}
+        return await self._call("apply", self._objects.patch_cluster_custom_object, name, body, OPERATOR_FIELD_MANAGER)
+
+    async def apply_status(
+        self, name: str, status: RecommendationStatus, manager: str = OPERATOR_FIELD_MANAGER
+    ) -> dict[str, Any]:
+        wire = status.to_wire()
+        if manager == OPERATOR_FIELD_MANAGER:
+            wire.pop("insight", None)  # owned by the insight field manager
+        body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "status": wire}
+        return await self._call("apply-status", self._objects.patch_cluster_custom_object_status, name, body, manager)
+
+    async def apply_insight(self, name: str, insight: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "status": {"insight": insight}}
+        return await self._call(
+            "apply-status", self._objects.patch_cluster_custom_object_status, name, body, INSIGHT_FIELD_MANAGER
+        )
+
+    async def delete(self, name: str) -> None:
+        self._metrics.api_requests.labels("delete", RECOMMENDATION_PLURAL).inc()
+        try:
+            await asyncio.to_thread(
+                self._objects.delete_cluster_custom_object, GROUP, VERSION, RECOMMENDATION_PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def list_reports(self) -> list[dict[str, Any]]:
+        self._metrics.api_requests.labels("list", REPORT_PLURAL).inc()
+        result = await asyncio.to_thread(self._objects.list_cluster_custom_object, GROUP, VERSION, REPORT_PLURAL)
+        return list(result.get("items", []))
+
+    async def _call(self, verb: str, method: Any, name: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
+        self._metrics.api_requests.labels(verb, RECOMMENDATION_PLURAL).inc()
+        return await asyncio.to_thread(
+            method, GROUP, VERSION, RECOMMENDATION_PLURAL, name, body,
+            field_manager=manager, force=True, _content_type=APPLY_PATCH,
+        )
