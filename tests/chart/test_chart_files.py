@@ -1,0 +1,147 @@
+"""Chart files that must agree with the rest of the repository (no helm needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from chart_render import CHART, CRDS, ROOT
+
+KOPF_CRDS = "kopf.dev_peerings.yaml"
+TEMPLATES = CHART / "templates"
+
+
+def test_chart_crds_are_exact_copies_of_the_generated_crds() -> None:
+    generated = sorted(CRDS.glob("*.yaml")) if CRDS.is_dir() else []
+    if not generated:
+        pytest.skip("crds/ has no generated CRDs yet (resource-agent crds --output-dir crds)")
+    shipped = {p.name for p in (CHART / "crds").glob("*.yaml")}
+    expected = {p.name for p in generated} | {KOPF_CRDS}
+    assert shipped == expected, "charts/resource-agent/crds/ must hold crds/*.yaml plus kopf's peering CRDs"
+    for path in generated:
+        assert (CHART / "crds" / path.name).read_bytes() == path.read_bytes(), (
+            f"charts/resource-agent/crds/{path.name} drifted from crds/{path.name}: cp crds/*.yaml charts/resource-agent/crds/"
+        )
+
+
+def test_chart_ships_both_resource_agent_crds() -> None:
+    names = {}
+    for path in (CHART / "crds").glob("resource.optiinfra.io_*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        names[doc["metadata"]["name"]] = doc["spec"]
+    assert set(names) == {"resourcereports.resource.optiinfra.io", "resourcerecommendations.resource.optiinfra.io"}
+    for spec in names.values():
+        assert spec["scope"] == "Cluster"
+        assert "optiinfra" in spec["names"]["categories"]
+        assert spec["versions"][0]["name"] == "v1alpha1"
+        assert spec["versions"][0]["subresources"] == {"status": {}}
+
+
+def test_kopf_peering_crds_match_kopfs_own_definitions() -> None:
+    docs = list(yaml.safe_load_all((CHART / "crds" / KOPF_CRDS).read_text()))
+    by_name = {d["metadata"]["name"]: d["spec"] for d in docs}
+    assert set(by_name) == {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+    assert by_name["clusterkopfpeerings.kopf.dev"]["scope"] == "Cluster"
+    assert by_name["clusterkopfpeerings.kopf.dev"]["names"]["kind"] == "ClusterKopfPeering"
+    assert by_name["kopfpeerings.kopf.dev"]["scope"] == "Namespaced"
+    # kopf stores peers under status: the schema must keep unknown fields there.
+    for spec in by_name.values():
+        status = spec["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status["x-kubernetes-preserve-unknown-fields"] is True
+    # kopf's own peering selectors match the resources these CRDs define.
+    references = pytest.importorskip("kopf._cogs.structs.references")
+    for selector, name in [
+        (references.CLUSTER_PEERINGS_K, "clusterkopfpeerings.kopf.dev"),
+        (references.NAMESPACED_PEERINGS_K, "kopfpeerings.kopf.dev"),
+    ]:
+        spec = by_name[name]
+        resource = references.Resource(
+            group=spec["group"],
+            version=spec["versions"][0]["name"],
+            plural=spec["names"]["plural"],
+            kind=spec["names"]["kind"],
+            namespaced=spec["scope"] == "Namespaced",
+        )
+        assert selector.check(resource), name
+
+
+def test_dashboard_and_rules_copies_are_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "dashboards" / "generate.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_templates_avoid_nondeterministic_functions() -> None:
+    forbidden = re.compile(r"\b(lookup|now|randAlpha|randAlphaNum|randNumeric|randAscii|uuidv4|genCA|genSelfSignedCert|genPrivateKey|date)\b")
+    for path in sorted(TEMPLATES.rglob("*")):
+        if path.is_file():
+            for action in re.findall(r"\{\{(.*?)\}\}", path.read_text(), re.DOTALL):
+                assert not forbidden.search(action), f"{path.name} uses a non-deterministic function: {action.strip()}"
+
+
+def _dashboard() -> dict:
+    return json.loads((ROOT / "dashboards" / "resource-agent.json").read_text())
+
+
+def test_dashboard_has_the_promised_sections_and_valid_panels() -> None:
+    dashboard = _dashboard()
+    panels = dashboard["panels"]
+    rows = [p["title"] for p in panels if p["type"] == "row"]
+    assert rows == ["Fleet", "Node", "GPU", "LMCache", "Recommendations"]
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids))
+    for panel in panels:
+        if panel["type"] == "row":
+            continue
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert "resource_agent_" in target["expr"] or "up{" in target["expr"], (panel["title"], target["expr"])
+            assert target["expr"].count("(") == target["expr"].count(")")
+    # Panels do not overlap on the 24-column grid.
+    cells = set()
+    for panel in panels:
+        g = panel["gridPos"]
+        assert g["x"] + g["w"] <= 24
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"panel {panel['title']} overlaps another"
+                cells.add((x, y))
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "node"}
+
+
+def _rules() -> list[dict]:
+    doc = yaml.safe_load((ROOT / "deploy" / "prometheus-rules.yaml").read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def test_alert_rules_are_well_formed() -> None:
+    rules = _rules()
+    names = [r["alert"] for r in rules]
+    assert len(names) == len(set(names))
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        assert rule["expr"].count("(") == rule["expr"].count(")")
+    critical = {r["alert"] for r in rules if r["labels"]["severity"] == "critical"}
+    assert {"ResourceAgentGPUXidError", "ResourceAgentGPUUncorrectableECC", "ResourceAgentCriticalRecommendation"} <= critical
+
+
+def _metric_names(text: str) -> set[str]:
+    return set(re.findall(r"\bresource_agent_[a-z0-9_]+", text))
+
+
+def test_assets_use_metric_names_that_docs_metrics_lists() -> None:
+    metrics_doc = ROOT / "docs" / "metrics.md"
+    if not metrics_doc.exists():
+        pytest.skip("docs/metrics.md not written yet; the assumed names are listed in docs/helm.md")
+    documented = _metric_names(metrics_doc.read_text())
+    used = _metric_names((ROOT / "dashboards" / "resource-agent.json").read_text())
+    used |= _metric_names((ROOT / "deploy" / "prometheus-rules.yaml").read_text())
+    # Histograms/counters may be documented by base name.
+    missing = {m for m in used if m not in documented and re.sub(r"_(total|bucket|sum|count)$", "", m) not in documented}
+    assert not missing, f"dashboard/alerts use metrics docs/metrics.md does not list: {sorted(missing)}"
