@@ -40,10 +40,14 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted response. `content=None` on a 200 means: derive a valid answer from the request."""
+    """One scripted response. `content=None` on a 200 means: derive a valid answer from the request.
+
+    `raw` replaces the whole body (a broken completion rather than a broken answer).
+    """
 
     status: int = 200
     content: str | None = None
+    raw: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0
     prompt_tokens: int | None = None  # default: request characters / 4
@@ -138,6 +142,9 @@ class FakeLLMServer:
         reply = self._next_reply(request)
         if reply.delay_seconds and self._stopping.wait(reply.delay_seconds):
             return
+        if reply.raw is not None:
+            _send(handler, reply.status, reply.raw.encode(), reply.headers)
+            return
         if reply.status != 200:
             _send_json(handler, reply.status, _error_body(reply.status, "scripted failure"), reply.headers)
             return
@@ -208,7 +215,10 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
 def _send_json(
     handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> None:
-    payload = json.dumps(body).encode()
+    _send(handler, status, json.dumps(body).encode(), headers)
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str] | None) -> None:
     try:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
