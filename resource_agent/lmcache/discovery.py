@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from resource_agent.lmcache.config import redact_url
+
 PORT_ANNOTATION = "resource.optiinfra.io/lmcache-port"
 WORKERS_ANNOTATION = "resource.optiinfra.io/lmcache-workers"
 MAX_WORKERS = 256
@@ -56,9 +58,10 @@ def port_urls(scheme: str, host: str, first_port: int, workers: int) -> tuple[st
 def parse_url_spec(spec: str) -> Instance:
     """Parse `[http://]host:6999,7000,7001` or `[http://]host:6999+2` into an instance."""
     text = spec.strip()
+    shown = redact_url(text if "://" in text else f"http://{text}")  # never echo credentials
     match = _SPEC.match(text)
     if match is None or urlsplit(text if "://" in text else f"http://{text}").username is not None:
-        raise DiscoveryError(f"bad LMCache URL {spec!r}: expected [http://]host:PORT[,PORT...] or host:PORT+WORKERS")
+        raise DiscoveryError(f"bad LMCache URL {shown!r}: expected [http://]host:PORT[,PORT...] or host:PORT+WORKERS")
     scheme = (match["scheme"] or "http://").removesuffix("://")
     host, ports = match["host"], match["ports"].replace(" ", "")
     try:
@@ -68,10 +71,10 @@ def parse_url_spec(spec: str) -> Instance:
         else:
             numbers = [int(port) for port in ports.split(",")]
             if any(not 0 < port <= 65535 for port in numbers) or len(set(numbers)) != len(numbers):
-                raise DiscoveryError(f"bad LMCache URL {spec!r}: ports must be distinct and in 1-65535")
+                raise DiscoveryError(f"bad LMCache URL {shown!r}: ports must be distinct and in 1-65535")
             urls = tuple(f"{scheme}://{host}:{port}" for port in numbers)
     except ValueError as exc:
-        raise DiscoveryError(f"bad LMCache URL {spec!r}: {exc}") from None
+        raise DiscoveryError(f"bad LMCache URL {shown!r}: {exc}") from None
     return Instance(id=urls[0], urls=urls)
 
 

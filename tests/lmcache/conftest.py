@@ -1,0 +1,63 @@
+"""Fixtures: recorded LMCache expositions and simulated instances on free ports."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from resource_agent.lmcache.simulator import SimulatedInstance
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lmcache"
+
+
+def free_port_block(size: int) -> int:
+    """A first port with `size` free ports after it."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + size > 65535:
+            continue
+        try:
+            held = []
+            for port in range(first, first + size):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return first
+    raise RuntimeError("no free port block")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_sim(clock: Clock) -> Iterator:
+    started: list[SimulatedInstance] = []
+
+    def make(profile: str = "healthy", workers: int = 2, **conf: object) -> SimulatedInstance:
+        sim = SimulatedInstance(port=free_port_block(workers + 1), workers=workers, profile=profile, clock=clock, conf=conf)
+        started.append(sim.start())
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
