@@ -230,6 +230,15 @@ def test_chart_configs_load_in_the_operators_own_settings(
     assert policy_module.Policy.from_yaml(policy_path).sustain.min_samples == 3
 
 
+def test_agent_config_loads_in_the_agents_own_parser(helm: Path, tmp_path: Path) -> None:
+    options = pytest.importorskip("resource_agent.node_agent.options")
+    docs = documents(template(helm, {"agent.config": {"window": "10m", "collectors": {"pressure": False}}}))
+    path = tmp_path / "agent.yaml"
+    path.write_text(one(docs, "ConfigMap", AGENT)["data"]["agent.yaml"])
+    config = options.load_config(path)
+    assert config.window == 600.0 and config.collectors == {"pressure": False}
+
+
 def _rules(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return one(docs, "ClusterRole", name)["rules"]
 
