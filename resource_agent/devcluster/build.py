@@ -185,7 +185,7 @@ def ensure_binaries(progress: Callable[[str], None] = print) -> Path:
         go = go_executable()
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / STAMP).unlink(missing_ok=True)
-        progress(f"building Kubernetes {version} control plane into {out_dir} (a cold build takes ~25 min on 2 cores)")
+        progress(f"building Kubernetes {version} control plane into {out_dir} (a cold build takes ~10 min on 2 cores)")
         started = time.monotonic()
         for index, binary in enumerate(wanted, 1):
             began = time.monotonic()

@@ -179,12 +179,13 @@ class LocalCluster:
         self._make_credentials()
         _register(self)
         try:
-            for name, args in self._commands(bin_dir).items():
-                component = Component(name, args, self.log_dir / f"{name}.log")
-                component.start()
-                self.components.append(component)
-            self._write_state()
-            self._wait_ready()
+            commands = self._commands(bin_dir)
+            deadline = time.monotonic() + self.ready_timeout
+            # Clients of the apiserver start once its RBAC bootstrap is done, or they fail on 403s.
+            self._launch(commands, ("etcd", "kube-apiserver"))
+            self._wait_ready(("kube-apiserver",), deadline)
+            self._launch(commands, ("kube-controller-manager", "kube-scheduler", "kwok"))
+            self._wait_ready(("kube-controller-manager", "kube-scheduler", "default-serviceaccount"), deadline)
         except BaseException:
             self.stop(remove_state=False)
             raise
@@ -287,6 +288,8 @@ class LocalCluster:
                 f"--etcd-certfile={d / 'apiserver-etcd-client.crt'}",
                 f"--etcd-keyfile={d / 'apiserver-etcd-client.key'}",
                 f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}", f"--secure-port={p.apiserver}",
+                # A loopback advertise address cannot go into the `kubernetes` Service's endpoints.
+                "--endpoint-reconciler-type=none",
                 f"--tls-cert-file={d / 'apiserver.crt'}", f"--tls-private-key-file={d / 'apiserver.key'}",
                 f"--cert-dir={d}", f"--client-ca-file={d / 'ca.crt'}",
                 "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
@@ -333,26 +336,37 @@ class LocalCluster:
         }
         (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
-    def _wait_ready(self) -> None:
+    def _launch(self, commands: dict[str, list[str]], names: tuple[str, ...]) -> None:
+        for name in names:
+            component = Component(name, commands[name], self.log_dir / f"{name}.log")
+            component.start()
+            self.components.append(component)
+        self._write_state()
+
+    def _wait_ready(self, checks: tuple[str, ...], deadline: float) -> None:
+        """Poll each check until it passes; fail fast when a component dies."""
         admin, insecure = self.ssl_context(), _insecure_context()
         p = self.ports
-        checks: list[tuple[str, Callable[[], bool]]] = [
-            ("kube-apiserver", lambda: _https_status(p.apiserver, "/readyz", admin) == 200),
-            ("kube-controller-manager", lambda: _https_status(p.controller_manager, "/healthz", insecure) == 200),
-            ("kube-scheduler", lambda: _https_status(p.scheduler, "/healthz", insecure) == 200),
-            (
+        probes: dict[str, tuple[str, Callable[[], bool]]] = {
+            "kube-apiserver": ("kube-apiserver", lambda: _https_status(p.apiserver, "/readyz", admin) == 200),
+            "kube-controller-manager": (
+                "kube-controller-manager",
+                lambda: _https_status(p.controller_manager, "/healthz", insecure) == 200,
+            ),
+            "kube-scheduler": ("kube-scheduler", lambda: _https_status(p.scheduler, "/healthz", insecure) == 200),
+            "default-serviceaccount": (
                 "kube-controller-manager",
                 lambda: _https_status(p.apiserver, "/api/v1/namespaces/default/serviceaccounts/default", admin)
                 == 200,
             ),
-        ]
-        deadline = time.monotonic() + self.ready_timeout
-        for name, ready in checks:
+        }
+        for check in checks:
+            owner, ready = probes[check]
             while not ready():
                 self.check()
                 if time.monotonic() > deadline:
-                    component = next(c for c in self.components if c.name == name)
-                    raise ComponentError(component, f"not ready after {self.ready_timeout:.0f}s")
+                    component = next(c for c in self.components if c.name == owner)
+                    raise ComponentError(component, f"not ready ({check}) after {self.ready_timeout:.0f}s")
                 time.sleep(0.1)
 
 
