@@ -1,0 +1,84 @@
+import pytest
+
+from resource_agent.analysis.engine import analyze
+from resource_agent.node_agent.window import summarize
+from resource_agent.scenarios import DEFAULT_START, ScenarioError, describe_target, generate, list_scenarios, load_profile
+
+REQUIRED = {
+    "healthy-busy",
+    "idle-gpu-holding-memory",
+    "thermal-throttle",
+    "power-capped",
+    "ecc-xid-failing",
+    "pcie-degraded",
+    "cpu-starved-gpus",
+    "memory-pressure",
+    "cache-thrash",
+    "cache-unused",
+}
+
+
+def findings_of(name: str, seed: int = 0) -> list[tuple[str, str]]:
+    summary = summarize(list(generate(name, seed=seed)), node_name="sim-node")
+    return sorted((f.rule, describe_target(f.target)) for f in analyze(summary).findings)
+
+
+def test_the_required_scenarios_exist_and_each_is_described():
+    assert REQUIRED <= set(list_scenarios())
+    for name in list_scenarios():
+        assert len(load_profile(name).description) > 40
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+@pytest.mark.parametrize("seed", [0, 7])
+def test_each_scenario_produces_exactly_its_expected_findings(name, seed):
+    expected = sorted((e.rule, e.target) for e in load_profile(name).expect)
+    assert findings_of(name, seed) == expected
+    assert (name == "healthy-busy") == (expected == [])
+
+
+def test_streams_are_deterministic_per_seed():
+    first = [s.model_dump() for s in generate("thermal-throttle", seed=3, samples=5)]
+    again = [s.model_dump() for s in generate("thermal-throttle", seed=3, samples=5)]
+    other = [s.model_dump() for s in generate("thermal-throttle", seed=4, samples=5)]
+    assert first == again
+    assert first != other
+
+
+def test_samples_are_realistic_h100_nodes():
+    samples = list(generate("healthy-busy", samples=3, interval_seconds=5.0, gpus=8))
+    assert [s.timestamp for s in samples] == [DEFAULT_START, DEFAULT_START + 5, DEFAULT_START + 10]
+    device = samples[0].gpu.devices[0]
+    assert len(samples[0].gpu.devices) == 8
+    assert device.name == "NVIDIA H100 80GB HBM3"
+    assert device.power_limit_watts == 700 and device.power_watts <= 700
+    assert device.slowdown_temperature_celsius == 87 and device.shutdown_temperature_celsius == 92
+    assert device.sm_clock_max_mhz == 1980 and device.memory_clock_max_mhz == 2619
+    assert (device.pcie_link_generation_max, device.pcie_link_width_max) == (5, 16)
+    assert 0 <= device.sm_utilization_percent <= 100
+    assert len({d.uuid for d in samples[0].gpu.devices}) == 8
+    assert samples[0].lmcache is None
+    psi = [s.pressure.cpu.some.total_microseconds for s in samples]
+    assert psi == sorted(psi) and psi[-1] > psi[0]
+
+
+def test_cache_profiles_carry_lmcache_counters_that_grow():
+    samples = list(generate("cache-thrash", samples=4))
+    totals = [s.lmcache.instances[0].requested_tokens_total for s in samples]
+    assert totals == sorted(totals) and totals[0] > 0
+    assert samples[0].lmcache.instances[0].max_local_cpu_size_bytes == 20 * 1024**3
+
+
+def test_gpu_count_is_a_parameter():
+    sample = next(generate("ecc-xid-failing", gpus=2))
+    assert [d.index for d in sample.gpu.devices] == [0, 1]
+    assert next(generate("healthy-busy", gpus=0)).gpu is None
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(ScenarioError, match="unknown scenario 'nope'.*healthy-busy"):
+        list(generate("nope"))
+    with pytest.raises(ValueError, match="interval_seconds"):
+        list(generate("healthy-busy", interval_seconds=0))
+    with pytest.raises(ValueError, match="samples"):
+        list(generate("healthy-busy", samples=-1))
