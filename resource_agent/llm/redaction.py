@@ -5,7 +5,9 @@ themselves (each `Finding.sensitive` entry, its node, target and pod/namespace
 fields, and the summary's pod, namespace and GPU names) plus patterns for
 IPv4/IPv6 addresses and UUIDs (GPU-…/MIG-… included). Placeholders are
 `<kind>-<n>` (`node-1`, `pod-2`, `uuid-3`), numbered in order of first
-appearance, so the same input always masks the same way. `restore` puts the
+appearance, so the same input always masks the same way. The kind of a
+`Sensitive` entry is the prefix of its own masked value (`pod-8b11cfe3` ->
+`pod`), else what the value looks like (uuid, ip) or `name`. `restore` puts the
 real values back into the model's answer.
 """
 
@@ -16,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from resource_agent.api.findings import Finding, TargetKind
+from resource_agent.api.findings import Finding, Sensitive, TargetKind
 from resource_agent.api.summary import NodeSummary
 
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
@@ -27,7 +29,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # Shorter values ("0", "ml") would mask digits and words everywhere and identify nothing.
 MIN_SENSITIVE_LENGTH = 3
-_PLACEHOLDER = re.compile(r"\b(node|pod|namespace|uuid|ip|instance|name)-(\d+)\b")
+_MASKED_KIND = re.compile(r"([a-z][a-z-]*?)-[0-9a-z]{4,}")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Redactor:
     _value_by_masked: dict[str, str] = field(default_factory=dict)
     _counts: dict[str, int] = field(default_factory=dict)
     _known: re.Pattern[str] | None = None
+    _placeholder: re.Pattern[str] | None = None
 
     @classmethod
     def for_findings(
@@ -60,7 +63,7 @@ class Redactor:
             masked = f"{kind}-{self._counts[kind]}"
             self._masked_by_value[value] = masked
             self._value_by_masked[masked] = value
-            self._known = None
+            self._known = self._placeholder = None
         return masked
 
     def mask(self, text: str) -> str:
@@ -75,9 +78,12 @@ class Redactor:
 
     def restore(self, text: str) -> str:
         """Put real values back for placeholders this redactor made; other text is untouched."""
-        if not self.enabled or not text:
+        if not self.enabled or not text or not self._value_by_masked:
             return text
-        return _PLACEHOLDER.sub(lambda m: self._value_by_masked.get(m.group(0), m.group(0)), text)
+        if self._placeholder is None:
+            masks = "|".join(re.escape(mask) for mask in sorted(self._value_by_masked, key=len, reverse=True))
+            self._placeholder = re.compile(rf"(?<![\w-])(?:{masks})(?!\w|-\w)")
+        return self._placeholder.sub(lambda m: self._value_by_masked[m.group(0)], text)
 
     @property
     def placeholders(self) -> dict[str, str]:
@@ -111,15 +117,8 @@ def _sensitive_values(
 ) -> list[tuple[str, str]]:
     """(kind, value) pairs to hide, in a stable order."""
     values: list[tuple[str, str]] = [("node", node_name)]
-    if summary is not None:
-        values.append(("node", summary.node_name))
-        values.append(("node", summary.inventory.hostname))
-        values.extend(("uuid", gpu.uuid) for gpu in summary.gpu.devices)
-        for cache in summary.lmcache.instances:
-            values.extend([("pod", cache.pod or ""), ("namespace", cache.namespace or "")])
-            values.append(("instance", cache.instance))
-            values.extend(("name", url) for url in cache.urls)
     for finding in findings:
+        values.extend((_kind_of(item), item.unmasked) for item in finding.sensitive)
         target = finding.target
         values.append(("node", finding.node_name))
         values.append(("namespace", target.namespace or ""))
@@ -132,12 +131,22 @@ def _sensitive_values(
             values.append(("pod", target.name))
         elif target.kind is TargetKind.LMCACHE_INSTANCE:
             values.append(("instance", target.name))
-        values.extend((_kind_of(item.unmasked), item.unmasked) for item in finding.sensitive)
+    if summary is not None:
+        values.append(("node", summary.node_name))
+        values.append(("node", summary.inventory.hostname))
+        values.extend(("gpu", gpu.uuid) for gpu in summary.gpu.devices)
+        for cache in summary.lmcache.instances:
+            values.extend([("pod", cache.pod or ""), ("namespace", cache.namespace or "")])
+            values.append(("instance", cache.instance))
+            values.extend(("url", url) for url in cache.urls)
     return [(kind, value) for kind, value in values if len(value) >= MIN_SENSITIVE_LENGTH]
 
 
-def _kind_of(value: str) -> str:
+def _kind_of(item: Sensitive) -> str:
+    hinted = _MASKED_KIND.fullmatch(item.masked)
+    if hinted:
+        return hinted.group(1)
     for kind, pattern in _PATTERNS:
-        if pattern.fullmatch(value) and (kind != "ip" or _is_ip(value)):
+        if pattern.fullmatch(item.unmasked) and (kind != "ip" or _is_ip(item.unmasked)):
             return kind
     return "name"

@@ -8,6 +8,20 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from resource_agent.api.findings import Action, ActionType, Category, Evidence, Finding, Sensitive, Severity, Target, TargetKind
+from resource_agent.api.samples import GpuProcess
+from resource_agent.api.summary import (
+    CpuSummary,
+    GpuSection,
+    GpuSummary,
+    LMCacheInstanceSummary,
+    LMCacheSection,
+    MemorySummary,
+    NodeInventory,
+    NodeSummary,
+    PressureSummary,
+    Stat,
+    Window,
+)
 from resource_agent.llm.metrics import LLMMetrics
 from resource_agent.llm.providers import build_provider
 from resource_agent.llm.service import InsightService
@@ -33,7 +47,7 @@ def memory_finding(pod: str = POD, observed: float = 97.5, severity: Severity = 
         evidence=[Evidence(metric="gpu_memory_used_percent", statistic="p95", observed=observed, threshold=90.0)],
         action=Action(type=ActionType.REDUCE_GPU_MEMORY_USAGE, parameters={"gpuIndex": 0, "targetPercent": 85.0}),
         expected_impact="Fewer out-of-memory restarts.",
-        sensitive=[Sensitive(unmasked=pod, masked="x"), Sensitive(unmasked=NODE_IP, masked="y")],
+        sensitive=[Sensitive(unmasked=pod, masked="pod-8b11cfe3"), Sensitive(unmasked=NODE_IP, masked="?")],
     )
 
 
@@ -102,3 +116,62 @@ async def make_service(
     for service in made:
         await service.close()
 
+
+
+def hot_node_summary() -> NodeSummary:
+    """A node with a throttling, nearly full GPU whose process belongs to a pod with an LMCache instance."""
+
+    def stat(mean: float, top: float | None = None) -> Stat:
+        return Stat(mean=mean, p95=top or mean, max=top or mean, min=mean, last=mean)
+
+    gib = 2**30
+    return NodeSummary(
+        node_name=NODE,
+        agent_version="test",
+        window=Window(start=1000.0, end=1295.0, samples=60, interval_seconds=5.0),
+        inventory=NodeInventory(hostname=NODE, cpu_cores=64, memory_total_bytes=512 * gib),
+        cpu=CpuSummary(utilization_percent=stat(30), load1=stat(20)),
+        memory=MemorySummary(
+            total_bytes=512 * gib,
+            available_bytes=stat(300 * gib),
+            used_bytes=stat(200 * gib),
+            cached_bytes=stat(10 * gib),
+            buffers_bytes=stat(1 * gib),
+            available_percent=stat(58),
+        ),
+        pressure=PressureSummary(available=False, reason="no PSI"),
+        gpu=GpuSection(
+            available=True,
+            devices=[
+                GpuSummary(
+                    index=0,
+                    uuid=GPU_UUID,
+                    name="NVIDIA H100 80GB HBM3",
+                    sm_utilization_percent=stat(95, 99),
+                    memory_used_percent=stat(98, 99.5),
+                    memory_total_bytes=80 * gib,
+                    temperature_celsius=stat(88, 91),
+                    slowdown_temperature_celsius=87,
+                    shutdown_temperature_celsius=92,
+                    power_watts=stat(650, 700),
+                    power_limit_watts=700,
+                    clock_event_reasons={"hw_thermal_slowdown": 0.6, "sw_thermal_slowdown": 0.6},
+                    processes=[GpuProcess(pid=4242, used_memory_bytes=78 * gib, name="python3 -m vllm", pod_uid=POD_UID)],
+                )
+            ],
+        ),
+        lmcache=LMCacheSection(
+            instances=[
+                LMCacheInstanceSummary(
+                    instance=f"{NAMESPACE}/{POD}",
+                    pod=POD,
+                    namespace=NAMESPACE,
+                    urls=[f"http://{NODE_IP}:6999"],
+                    requested_tokens=1_000_000,
+                    hit_tokens=10_000,
+                    token_hit_rate=0.01,
+                    evictions=50_000,
+                )
+            ]
+        ),
+    )

@@ -8,12 +8,24 @@ import time
 
 from prometheus_client import CollectorRegistry
 
+from resource_agent.analysis.engine import analyze
 from resource_agent.api.findings import Severity
 from resource_agent.api.insight import Insight
 from resource_agent.llm.prompts import DATA_BEGIN, DATA_END, MAX_NAME
 from resource_agent.llm.settings import ProviderKind
 from resource_agent.llm.testing_server import FakeLLMServer, Reply
-from tests.llm.conftest import GPU_UUID, NAMESPACE, NODE, NODE_IP, POD, POD_UID, ServiceFactory, memory_finding, thermal_finding
+from tests.llm.conftest import (
+    GPU_UUID,
+    NAMESPACE,
+    NODE,
+    NODE_IP,
+    POD,
+    POD_UID,
+    ServiceFactory,
+    hot_node_summary,
+    memory_finding,
+    thermal_finding,
+)
 
 VALID = json.dumps(
     {
@@ -303,3 +315,22 @@ async def test_debounce_holds_until_material_change_or_period(make_service: Serv
 async def test_no_findings_no_request(make_service: ServiceFactory, server: FakeLLMServer) -> None:
     assert await make_service().explain(NODE, []) is None
     assert server.requests == []
+
+
+async def test_real_analysis_findings_and_summary_leave_redacted(
+    make_service: ServiceFactory, server: FakeLLMServer
+) -> None:
+    summary = hot_node_summary()
+    findings = analyze(summary).findings
+    assert findings, "the hot node must produce findings for this test to mean anything"
+
+    insight = await make_service().explain(NODE, findings, summary)
+
+    sent = json.dumps(server.requests[0].body)
+    for secret in (NODE, POD, NAMESPACE, POD_UID, GPU_UUID, NODE_IP, "python3 -m vllm"):
+        assert secret not in sent
+    user = server.requests[0].body["messages"][-1]["content"]
+    data = json.loads(user.split(DATA_BEGIN + "\n", 1)[1].rsplit("\n" + DATA_END, 1)[0])
+    assert data["node_summary"]["gpus"][0]["temperature_celsius"]["max"] == 91
+    assert {item["rule"] for item in data["findings"]} == {finding.rule for finding in findings}
+    assert insight is not None and NODE in insight.summary
