@@ -84,10 +84,10 @@ class _Identity:
     pod_uids: tuple[str, ...]
 
     @classmethod
-    def of(cls, profile: Profile, seed: int, gpus: int) -> _Identity:
+    def of(cls, profile: Profile, seed: int, gpus: int, hostname: str | None = None) -> _Identity:
         rng = random.Random(f"identity:{profile.name}:{seed}")
         return cls(
-            hostname=profile.hostname or f"sim-{profile.name}-{seed}",
+            hostname=hostname or profile.hostname or f"sim-{profile.name}-{seed}",
             boot_id=_stable_uuid(rng),
             gpu_uuids=tuple(f"GPU-{_stable_uuid(rng)}" for _ in range(gpus)),
             pod_uids=tuple(_stable_uuid(rng) for _ in range(gpus)),
@@ -97,15 +97,18 @@ class _Identity:
 class ScenarioStream:
     """One simulated node: `sample(step, timestamp)` gives its next sample."""
 
-    def __init__(self, profile: Profile, seed: int, interval: float, gpus: int) -> None:
+    def __init__(self, profile: Profile, seed: int, interval: float, gpus: int, hostname: str | None = None) -> None:
         self.profile = profile
         self.interval = interval
         self.noise = _Noise(random.Random(f"noise:{profile.name}:{seed}"))
-        self.identity = _Identity.of(profile, seed, gpus)
+        self.identity = _Identity.of(profile, seed, gpus, hostname)
         self.devices = [profile.gpus.device(index) for index in range(gpus)]
         self.counters = _Counters()
+        self.elapsed = interval
 
-    def sample(self, step: int, timestamp: float) -> Sample:
+    def sample(self, step: int, timestamp: float, elapsed: float | None = None) -> Sample:
+        """The sample of `step`; counters grow by `elapsed` seconds (default: the stream's interval)."""
+        self.elapsed = self.interval if elapsed is None else elapsed
         return Sample(
             timestamp=timestamp,
             system=self._system(step),
@@ -185,7 +188,7 @@ class ScenarioStream:
 
     def _pressure_line(self, name: str, level: Level) -> PressureLine:
         avg10 = self.noise.percent(level)
-        total = self.counters.add(self.counters.psi_microseconds, name, avg10 / 100 * self.interval * 1e6)
+        total = self.counters.add(self.counters.psi_microseconds, name, avg10 / 100 * self.elapsed * 1e6)
         return PressureLine(avg10=avg10, avg60=level.mean, avg300=level.mean, total_microseconds=int(total))
 
     def _pressure(self) -> PressureSample:
@@ -220,7 +223,7 @@ class ScenarioStream:
         if sm < IDLE_SM_UTILIZATION:
             reasons.append("GpuIdle")
         violations = {
-            policy: round(counters.add(counters.violation_seconds, (index, policy), share * self.interval), 3)
+            policy: round(counters.add(counters.violation_seconds, (index, policy), share * self.elapsed), 3)
             for policy, share in sorted(gpu.violation_share.items())
         }
         if gpu.ecc_uncorrected_every and step % gpu.ecc_uncorrected_every == gpu.ecc_uncorrected_every // 2:
@@ -286,7 +289,7 @@ class ScenarioStream:
         return LMCacheSample(instances=[self._instance(cache) for cache in self.profile.lmcache])
 
     def _instance(self, cache: LMCacheProfile) -> LMCacheInstanceSample:
-        noise, counters, interval = self.noise, self.counters, self.interval
+        noise, counters, interval = self.noise, self.counters, self.elapsed
         if not cache.reachable:
             return LMCacheInstanceSample(
                 instance=cache.instance, pod=cache.pod, namespace=cache.namespace, urls=[cache.url],
@@ -348,6 +351,8 @@ def generate(
         yield generator.sample(step, start + step * interval_seconds)
 
 
-def stream(name: str, *, seed: int = 0, interval_seconds: float = 5.0, gpus: int = 8) -> ScenarioStream:
+def stream(
+    name: str, *, seed: int = 0, interval_seconds: float = 5.0, gpus: int = 8, hostname: str | None = None
+) -> ScenarioStream:
     """An endless stream for collectors: call `.sample(step, timestamp)` once per step."""
-    return ScenarioStream(load_profile(name), seed, interval_seconds, gpus)
+    return ScenarioStream(load_profile(name), seed, interval_seconds, gpus, hostname)

@@ -229,6 +229,9 @@ _RECOVERY = {
     "reboot": (ActionType.DRAIN_AND_REBOOT_NODE, "reboot the node"),
     "drainandreset": (ActionType.DRAIN_NODE, "drain the GPU's work, then reset it"),
     "drainp2p": (ActionType.INVESTIGATE, "quiesce peer-to-peer traffic, then query the recovery action again"),
+    "busreset": (ActionType.RESET_GPU, "reset the GPU's PCIe bus"),
+    "systemreboot": (ActionType.DRAIN_AND_REBOOT_NODE, "reboot the system"),
+    "recoverimexdomain": (ActionType.INVESTIGATE, "recover the IMEX domain"),
 }
 
 
