@@ -1,0 +1,97 @@
+"""Pure decoding of NVML values: clock event reasons, violation policies, recovery actions, field values."""
+
+from __future__ import annotations
+
+import pynvml
+
+# Bit -> name, from nvmlClocksEventReason* (newer) and nvmlClocksThrottleReason* (older, adds two bits).
+# UserDefinedClocks is an alias of ApplicationsClocksSetting; All/None are not reasons.
+_REASON_NAMES = (
+    "GpuIdle",
+    "ApplicationsClocksSetting",
+    "SwPowerCap",
+    "HwSlowdown",
+    "SyncBoost",
+    "SwThermalSlowdown",
+    "HwThermalSlowdown",
+    "HwPowerBrakeSlowdown",
+    "DisplayClockSetting",
+    "BoardLimit",
+    "Reliability",
+)
+
+
+def _reason_bits() -> dict[int, str]:
+    bits: dict[int, str] = {}
+    for name in _REASON_NAMES:
+        for prefix in ("nvmlClocksEventReason", "nvmlClocksThrottleReason"):
+            value = getattr(pynvml, prefix + name, None)
+            if value is not None:
+                bits.setdefault(int(value), name)
+                break
+    return dict(sorted(bits.items()))
+
+
+CLOCK_EVENT_REASONS = _reason_bits()
+
+
+def decode_clock_event_reasons(mask: int) -> list[str]:
+    """Names of the active reasons in a clock event (throttle) bitmask; unknown bits as "Unknown0x..."."""
+    names = [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit]
+    unknown = mask & ~sum(CLOCK_EVENT_REASONS)
+    if unknown:
+        names.append(f"Unknown{unknown:#x}")
+    return names
+
+
+# nvmlDeviceGetViolationStatus policies -> the key used in violation_seconds.
+VIOLATION_POLICIES = {
+    "power": pynvml.NVML_PERF_POLICY_POWER,
+    "thermal": pynvml.NVML_PERF_POLICY_THERMAL,
+    "sync_boost": pynvml.NVML_PERF_POLICY_SYNC_BOOST,
+    "board_limit": pynvml.NVML_PERF_POLICY_BOARD_LIMIT,
+    "low_utilization": pynvml.NVML_PERF_POLICY_LOW_UTILIZATION,
+    "reliability": pynvml.NVML_PERF_POLICY_RELIABILITY,
+    "total_app_clocks": pynvml.NVML_PERF_POLICY_TOTAL_APP_CLOCKS,
+    "total_base_clocks": pynvml.NVML_PERF_POLICY_TOTAL_BASE_CLOCKS,
+}
+
+RECOVERY_ACTIONS = {
+    pynvml.NVML_GPU_RECOVERY_ACTION_NONE: "none",
+    pynvml.NVML_GPU_RECOVERY_ACTION_GPU_RESET: "gpu_reset",
+    pynvml.NVML_GPU_RECOVERY_ACTION_NODE_REBOOT: "node_reboot",
+    pynvml.NVML_GPU_RECOVERY_ACTION_DRAIN_P2P: "drain_p2p",
+    pynvml.NVML_GPU_RECOVERY_ACTION_DRAIN_AND_RESET: "drain_and_reset",
+    pynvml.NVML_GPU_RECOVERY_ACTION_RECOVER_IMEX_DOMAIN: "recover_imex_domain",
+    pynvml.NVML_GPU_RECOVERY_ACTION_BUS_RESET: "bus_reset",
+    pynvml.NVML_GPU_RECOVERY_ACTION_SYSTEM_REBOOT: "system_reboot",
+}
+
+
+def decode_recovery_action(code: int) -> str:
+    return RECOVERY_ACTIONS.get(code, f"unknown_{code}")
+
+
+_VALUE_MEMBERS = {
+    pynvml.NVML_VALUE_TYPE_DOUBLE: "dVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_INT: "uiVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG: "ulVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: "ullVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_LONG_LONG: "sllVal",
+    pynvml.NVML_VALUE_TYPE_SIGNED_INT: "siVal",
+    pynvml.NVML_VALUE_TYPE_UNSIGNED_SHORT: "usVal",
+}
+
+
+def field_value(field: pynvml.c_nvmlFieldValue_t) -> float | int:
+    """The number inside an nvmlFieldValue_t, read through the union member its valueType names."""
+    return getattr(field.value, _VALUE_MEMBERS.get(field.valueType, "uiVal"))
+
+
+def cuda_version(code: int) -> str:
+    """nvmlSystemGetCudaDriverVersion's 12080 -> "12.8"."""
+    return f"{code // 1000}.{code % 1000 // 10}"
+
+
+def text(value: str | bytes) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
