@@ -19,7 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "operator": "resource_agent.operator.commands:operator",
     "crds": "resource_agent.api.commands:crds",
     "dev-cluster": "resource_agent.devcluster.commands:dev_cluster",
-    "demo": "resource_agent.operator.demo:demo",
+    "demo": "resource_agent.demo.command:demo",
 }
 
 

@@ -18,7 +18,7 @@ from resource_agent.api.findings import Action, ActionType
 from resource_agent.api.resources import ApplyResult
 from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
 
-LMCacheApplier = Callable[[Action, LMCacheInstanceSummary], Awaitable[ApplyResult]]
+LMCacheApplier = Callable[[Action, LMCacheInstanceSummary, NodeSummary], Awaitable[ApplyResult]]
 SummaryLookup = Callable[[str], NodeSummary | None]
 
 
@@ -52,10 +52,10 @@ class ActionExecutor:
         instance = next(
             (i for i in (summary.lmcache.instances if summary else []) if i.instance == instance_name), None
         )
-        if instance is None:
+        if summary is None or instance is None:
             return failed(f"LMCache instance {instance_name!r} is not in node {node!r}'s latest report")
         try:
-            return await self._lmcache_applier(action, instance)
+            return await self._lmcache_applier(action, instance, summary)
         except Exception as exc:  # a broken endpoint must not crash the operator
             logger.exception("applying %s to %s failed", action.type.value, instance_name)
             return failed(f"{type(exc).__name__}: {exc}")

@@ -120,7 +120,7 @@ class Operator:
     # --- registration ----------------------------------------------------------------
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
-        @kopf.index(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
+        @kopf.index(GROUP, VERSION, RECOMMENDATION_PLURAL, id="recommendations_by_node", registry=registry)
         def recommendations_by_node(name: str, spec: Any, status: Any, annotations: Any, **_: Any) -> dict:
             entry = index_entry(name, spec, status, annotations)
             return {entry.existing.node_name: entry}
@@ -158,7 +158,7 @@ class Operator:
             self.metrics.reconciles.labels("invalid").inc()
             self.metrics.errors.labels("validate-report").inc()
             message = f"status does not match the ResourceReport schema: {exc.error_count()} error(s); first: {exc.errors()[0]['msg']}"
-            kopf.warn(body, reason="InvalidReport", message=message)
+            await self.store.event(dict(body), "Warning", "InvalidReport", message)
             logger.warning("report %s ignored: %s", name, message)
             return
         analysis = analyze(report, self.settings.policy)
@@ -237,10 +237,10 @@ class Operator:
         )
         await self.store.apply_status(upsert.name, status)
         if upsert.created:
-            kopf.info(created, reason="RecommendationCreated", message=finding.summary)
+            await self.store.event(created, "Normal", "RecommendationCreated", finding.summary)
             logger.info("created %s: %s", upsert.name, finding.summary)
         elif upsert.reopened:
-            kopf.info(created, reason="RecommendationReopened", message=finding.summary)
+            await self.store.event(created, "Normal", "RecommendationReopened", finding.summary)
 
     async def _refresh_phase(self, entry: IndexedRecommendation, now: datetime) -> None:
         """An unchanged finding costs no write, unless its phase moved on (a snooze ran out)."""
@@ -269,7 +269,7 @@ class Operator:
             apply_result=_apply_result(previous),
         )
         result = await self.store.apply_status(entry.existing.name, status)
-        kopf.info(result, reason="RecommendationResolved", message="The condition cleared.")
+        await self.store.event(result, "Normal", "RecommendationResolved", "The condition cleared.")
         logger.info("resolved %s", entry.existing.name)
 
     # --- decisions ----------------------------------------------------------------------
@@ -298,9 +298,10 @@ class Operator:
                 active=True, decision=entry.decision, snooze_until=None,
                 action_type=ActionType(entry.action_type), apply_result=result, now=now,
             )
-            kopf.event(body, type="Normal" if result.succeeded else "Warning",
-                       reason="Applied" if result.succeeded else "ApplyFailed",
-                       message=result.message or result.error or phase.message)
+            await self.store.event(
+                dict(body), "Normal" if result.succeeded else "Warning",
+                "Applied" if result.succeeded else "ApplyFailed", result.message or result.error or phase.message,
+            )
             apply_result = result
         changed = (
             status.get("phase") != phase.phase.value
@@ -311,7 +312,7 @@ class Operator:
         if changed:
             await self._write_status(name, status, entry.decision, phase.phase, phase.message, apply_result, now, _generation(body))
             if status.get("decision") != entry.decision.value:
-                kopf.info(body, reason=f"Decision{entry.decision.value}", message=phase.message)
+                await self.store.event(dict(body), "Normal", f"Decision{entry.decision.value}", phase.message)
 
     async def _write_status(
         self, name: str, previous: dict[str, Any], decision: Decision, phase: Phase, message: str,

@@ -117,7 +117,7 @@ def plan_reconcile(
             plan.upserts.append(Upsert(name, spec, digest, created=True))
         elif known.phase is Phase.RESOLVED:
             plan.upserts.append(Upsert(name, spec, digest, created=False, reopened=True))
-        elif known.material_digest != digest or _stale(known.last_seen, now, settings):
+        elif known.phase is None or known.material_digest != digest or _stale(known.last_seen, now, settings):
             plan.upserts.append(Upsert(name, spec, digest, created=False))
         else:
             plan.unchanged.append(name)

@@ -47,7 +47,7 @@ def build_operator(settings: OperatorSettings, registry: kopf.OperatorRegistry, 
 
 def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     kopf_config = kopf.OperatorSettings()
-    kopf_config.posting.level = logging.WARNING  # handler logs are not posted as Events; explicit events are
+    kopf_config.posting.enabled = False  # handler logs are not Events; the store posts the meaningful ones
     kopf_config.peering.priority = settings.priority
     kopf_config.peering.clusterwide = True
     kopf_config.peering.stealth = True

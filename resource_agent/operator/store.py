@@ -7,6 +7,9 @@ never blocks. Every request is counted in the operator metrics.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -30,11 +33,15 @@ from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION
 APPLY_PATCH = "application/apply-patch+yaml"
 INSIGHT_FIELD_MANAGER = "resource-agent-insight"
 KIND = "ResourceRecommendation"
+EVENT_NAMESPACE = "default"
+
+log = logging.getLogger(__name__)
 
 
 class RecommendationStore:
     def __init__(self, api_client: client.ApiClient, metrics: OperatorMetrics) -> None:
         self._objects = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
         self._metrics = metrics
 
     async def apply_spec(
@@ -78,6 +85,32 @@ class RecommendationStore:
             if exc.status != 404:
                 raise
 
+    async def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        """Record a Kubernetes Event about a cluster-scoped object (in namespace `default`, as kubectl expects)."""
+        metadata = obj.get("metadata", {})
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = {
+            "metadata": {"generateName": f"{metadata.get('name', 'resource-agent')[:200]}."},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", API_VERSION), "kind": obj.get("kind", KIND),
+                "name": metadata.get("name"), "uid": metadata.get("uid"),
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": OPERATOR_FIELD_MANAGER},
+            "reportingComponent": OPERATOR_FIELD_MANAGER,
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "count": 1,
+        }
+        self._metrics.api_requests.labels("create", "events").inc()
+        try:
+            await asyncio.to_thread(self._core.create_namespaced_event, EVENT_NAMESPACE, body)
+        except ApiException as exc:  # events are best effort: never fail a reconcile over one
+            self._metrics.errors.labels("event").inc()
+            log.warning("posting event %s for %s failed: HTTP %s", reason, metadata.get("name"), exc.status)
+
     async def list_reports(self) -> list[dict[str, Any]]:
         self._metrics.api_requests.labels("list", REPORT_PLURAL).inc()
         result = await asyncio.to_thread(self._objects.list_cluster_custom_object, GROUP, VERSION, REPORT_PLURAL)
@@ -85,7 +118,9 @@ class RecommendationStore:
 
     async def _call(self, verb: str, method: Any, name: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
         self._metrics.api_requests.labels(verb, RECOMMENDATION_PLURAL).inc()
-        return await asyncio.to_thread(
+        # Raw response: the generated client maps only 200 to a body, and an apply that creates answers 201.
+        response = await asyncio.to_thread(
             method, GROUP, VERSION, RECOMMENDATION_PLURAL, name, body,
-            field_manager=manager, force=True, _content_type=APPLY_PATCH,
+            field_manager=manager, force=True, _content_type=APPLY_PATCH, _preload_content=False,
         )
+        return json.loads(response.data)
