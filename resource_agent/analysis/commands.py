@@ -1,0 +1,114 @@
+"""`resource-agent scan` and `resource-agent analyze`: local analysis without a cluster.
+
+Neither imports kopf or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from resource_agent.analysis.engine import analyze as analyze_summary
+from resource_agent.analysis.policy import Policy, PolicyError
+from resource_agent.analysis.render import FORMATS, render
+from resource_agent.api.samples import Sample
+from resource_agent.node_agent.collectors.base import CollectorContext
+from resource_agent.node_agent.options import DURATION, collector_options
+from resource_agent.node_agent.sampler import Sampler
+from resource_agent.node_agent.window import SummaryError, summarize
+
+
+class InputError(click.ClickException):
+    """Bad input (recording, policy): exit code 2."""
+
+    exit_code = 2
+
+
+def load_policy(path: Path | None) -> Policy:
+    if path is None:
+        return Policy()
+    try:
+        return Policy.from_yaml(path)
+    except PolicyError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _report(samples: list[Sample], node_name: str, policy: Policy, output_format: str) -> None:
+    try:
+        summary = summarize(samples, node_name)
+    except SummaryError as exc:
+        raise InputError(str(exc)) from None
+    render(summary, analyze_summary(summary, policy), output_format, Console(soft_wrap=output_format != "table"))
+
+
+def take_samples(sampler: Sampler, duration: float, interval: float, progress: Progress) -> list[Sample]:
+    """Sample every `interval` seconds for `duration` seconds (both ends included); Ctrl-C stops early."""
+    count = max(int(round(duration / interval)) + 1, 2)
+    task = progress.add_task("sampling", total=count)
+    samples: list[Sample] = []
+    started = time.monotonic()
+    try:
+        for step in range(count):
+            delay = started + step * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            samples.append(sampler.sample())
+            progress.advance(task)
+    except KeyboardInterrupt:
+        if not samples:
+            raise
+    return samples
+
+
+_format_option = click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
+_policy_option = click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), help="Analysis policy YAML (docs/policy.md).")
+
+
+@click.command()
+@click.option("--duration", type=DURATION, default="30s", show_default=True, help="How long to sample (30s, 5m, 1h).")
+@click.option("--interval", type=DURATION, default="1s", show_default=True, help="Time between samples.")
+@_format_option
+@_policy_option
+@collector_options
+def scan(
+    context: CollectorContext,
+    enabled: Mapping[str, bool],
+    config: Any,
+    duration: float,
+    interval: float,
+    output_format: str,
+    policy_file: Path | None,
+) -> None:
+    """Sample this machine, then print its summary, scores and ranked recommendations."""
+    if interval > duration:
+        raise click.BadParameter(f"the interval ({interval:g} s) is longer than the duration ({duration:g} s)", param_hint="--interval")
+    policy = load_policy(policy_file)
+    stderr = Console(stderr=True)
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn())
+    with Sampler(context, enabled) as sampler, Progress(*columns, console=stderr, transient=True) as progress:
+        samples = take_samples(sampler, duration, interval, progress)
+    _report(samples, context.node_name or "localhost", policy, output_format)
+
+
+@click.command()
+@click.option("--input", "input_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON Lines recording (resource-agent collect --record).")
+@_format_option
+@_policy_option
+@click.option("--node-name", help="Node name to report (default: the recorded hostname).")
+def analyze(input_file: Path, output_format: str, policy_file: Path | None, node_name: str | None) -> None:
+    """Analyse a recording: summary, scores and ranked recommendations."""
+    from resource_agent.node_agent.recording import RecordingError, read_recording
+
+    policy = load_policy(policy_file)
+    try:
+        samples = read_recording(input_file)
+    except RecordingError as exc:
+        raise InputError(str(exc)) from None
+    recorded = next((sample.system.hostname for sample in reversed(samples) if sample.system), None)
+    _report(samples, node_name or recorded or input_file.stem, policy, output_format)
