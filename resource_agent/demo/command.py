@@ -1,0 +1,78 @@
+"""`resource-agent demo`: the whole loop on a local control plane, live.
+
+Starts a local control plane with one simulated GPU node per scenario, the
+CRDs, one `resource-agent agent` per node (driven by its scenario) and the
+operator, then shows `kubectl get resourcerecommendations` as it changes.
+Ctrl-C tears everything down.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+DEFAULT_SCENARIOS = ("idle-gpu-holding-memory", "thermal-throttle", "ecc-xid-failing", "healthy-busy")
+
+
+@click.command("demo")
+@click.option("--scenario", "scenarios", multiple=True, help=f"Scenario per node (repeatable; default: {', '.join(DEFAULT_SCENARIOS)}).")
+@click.option("--duration", default="0", help="Stop after this long (e.g. 90s); 0 runs until Ctrl-C.")
+@click.option("--refresh", default=2.0, show_default=True, help="Seconds between table refreshes.")
+def demo(scenarios: tuple[str, ...], duration: str, refresh: float) -> None:
+    """Simulated GPU nodes, agents and the operator on a local control plane."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    from resource_agent.demo.stack import agent_process, install_crds, operator_process, stop_all
+    from resource_agent.devcluster.local import LocalCluster
+    from resource_agent.devcluster.nodes import NodeSpec, add_nodes
+    from resource_agent.scenarios import list_scenarios
+    from resource_agent.units import parse_duration
+
+    chosen = scenarios or DEFAULT_SCENARIOS
+    unknown = sorted(set(chosen) - set(list_scenarios()))
+    if unknown:
+        raise click.BadParameter(f"unknown scenario(s) {unknown}; choose from {list_scenarios()}")
+    console = Console(stderr=True)
+    deadline = time.monotonic() + parse_duration(duration) if parse_duration(duration) > 0 else None
+    state = Path(tempfile.mkdtemp(prefix="resource-agent-demo-"))
+    processes = []
+    with console.status("starting the local control plane...") as status, LocalCluster(state_dir=state / "cluster") as cluster:
+        kubectl_bin = str(cluster.bin_dir / "kubectl")
+
+        def kubectl(*args: str, **_: object) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([kubectl_bin, f"--kubeconfig={cluster.kubeconfig}", *args],
+                                  capture_output=True, text=True, check=True)
+
+        from kubernetes.config import new_client_from_config
+
+        nodes = {f"gpu-node-{i}": scenario for i, scenario in enumerate(chosen)}
+        status.update(f"adding {len(nodes)} simulated GPU nodes...")
+        with new_client_from_config(config_file=str(cluster.kubeconfig)) as client:
+            add_nodes(client, [NodeSpec(name=name) for name in nodes])
+        install_crds(kubectl)
+        status.update("starting agents and the operator...")
+        for node, scenario in nodes.items():
+            processes.append(agent_process(node, scenario, state / "logs", kubeconfig=cluster.kubeconfig,
+                                           report_interval="5s").start())
+        processes.append(operator_process(state / "logs", kubeconfig=cluster.kubeconfig).start())
+        console.print(f"[bold]demo[/] nodes: " + ", ".join(f"{n} ({s})" for n, s in nodes.items()))
+        console.print(f"export KUBECONFIG={cluster.kubeconfig}   # logs in {state / 'logs'}; Ctrl-C stops")
+        try:
+            with Live(console=Console(), refresh_per_second=4) as live:
+                while deadline is None or time.monotonic() < deadline:
+                    table = kubectl("get", "resourcerecommendations", "-o", "wide").stdout or "(no recommendations yet)"
+                    dead = [p.name for p in processes if not p.alive]
+                    footer = f"\n[dead: {', '.join(dead)}]" if dead else ""
+                    live.update(Text(table + footer))
+                    time.sleep(refresh)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            console.print("stopping agents, operator and the control plane...")
+            stop_all(processes)
