@@ -135,7 +135,13 @@ def _finding_context(index: int, finding: Finding) -> dict[str, Any]:
             }
             for item in finding.evidence
         ],
-        "action": {"type": finding.action.type.value, "parameters": finding.action.parameters},
+        "action": {
+            "type": finding.action.type.value,
+            "parameters": {
+                name: _Bounded(value, MAX_NAME) if isinstance(value, str) else value
+                for name, value in finding.action.parameters.items()
+            },
+        },
         "expected_impact": _Bounded(finding.expected_impact, MAX_TEXT),
     }
 

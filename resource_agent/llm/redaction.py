@@ -7,7 +7,8 @@ IPv4/IPv6 addresses and UUIDs (GPU-…/MIG-… included). Placeholders are
 `<kind>-<n>` (`node-1`, `pod-2`, `uuid-3`), numbered in order of first
 appearance, so the same input always masks the same way. The kind of a
 `Sensitive` entry is the prefix of its own masked value (`pod-8b11cfe3` ->
-`pod`), else what the value looks like (uuid, ip) or `name`. `restore` puts the
+`pod`), else what the value looks like (uuid, ip) or `name`. Values of 8
+characters or more are masked wherever they occur, shorter ones as whole words. `restore` puts the
 real values back into the model's answer.
 """
 
@@ -29,6 +30,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # Shorter values ("0", "ml") would mask digits and words everywhere and identify nothing.
 MIN_SENSITIVE_LENGTH = 3
+WHOLE_WORD_BELOW = 8
 _MASKED_KIND = re.compile(r"([a-z][a-z-]*?)-[0-9a-z]{4,}")
 
 
@@ -100,8 +102,15 @@ class Redactor:
     def _known_pattern(self) -> re.Pattern[str]:
         if self._known is None:
             values = sorted(self._masked_by_value, key=len, reverse=True)
-            self._known = re.compile("|".join(re.escape(v) for v in values))
+            self._known = re.compile("|".join(_known_value_pattern(value) for value in values))
         return self._known
+
+
+def _known_value_pattern(value: str) -> str:
+    """Long values match anywhere; short ones only as whole words, so `llm` leaves `vllm` alone."""
+    if len(value) >= WHOLE_WORD_BELOW:
+        return re.escape(value)
+    return rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])"
 
 
 def _is_ip(value: str) -> bool:

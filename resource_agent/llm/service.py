@@ -98,7 +98,11 @@ class InsightService:
     async def explain(
         self, node_name: str, findings: Sequence[Finding], summary: NodeSummary | None = None
     ) -> Insight | None:
-        """One insight for the node's findings: from the cache, or one (at most two) provider requests."""
+        """One insight for the node's findings: from the cache, or one (at most two) provider requests.
+
+        None when there are no findings, or when the provider, the answer, the
+        rate limit or the budget says no (logged and counted, never raised).
+        """
         if not findings:
             return None
         key = fingerprint(node_name, findings)
@@ -166,8 +170,9 @@ class InsightService:
                 messages = [*messages, *correction_messages(completion.text, error.problem)]
                 continue
             self._metrics.requests.labels(self._provider.name, "ok").inc()
-            return _insight(answer, redactor, completion.model, self._provider.name, key, latency, prompt_tokens,
-                            completion_tokens)
+            return _insight(
+                answer, redactor, completion.model, self._provider.name, key, latency, prompt_tokens, completion_tokens
+            )
         log.warning("LLM insight for %s: giving up after %d invalid answers", node_name, ATTEMPTS)
         return None
 

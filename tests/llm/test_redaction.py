@@ -87,3 +87,13 @@ def test_round_trip_for_any_names(values: list[str]) -> None:
     for value in values:
         assert f"| {value} |" not in f"| {masked} |"
     assert redactor.restore(masked) == text
+
+
+def test_short_values_match_whole_words_long_ones_anywhere() -> None:
+    redactor = Redactor()
+    redactor.add("namespace", "llm")
+    redactor.add("pod", "decode-worker-7")
+
+    masked = redactor.mask("vllm in llm/decode-worker-7 and xdecode-worker-7x")
+
+    assert masked == "vllm in namespace-1/pod-1 and xpod-1x"
