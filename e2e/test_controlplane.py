@@ -272,7 +272,8 @@ def test_gpu_daemonset_runs_on_gpu_nodes_only(api: client.ApiClient, namespace: 
 
 def _ready_daemonset(ds: Any) -> Any:
     status = ds.status
-    return status if status.desired_number_scheduled and status.number_ready == status.desired_number_scheduled else None
+    complete = status.desired_number_scheduled and status.number_ready == status.desired_number_scheduled
+    return status if complete else None
 
 
 @pytest.mark.parametrize("which", ["built", "machine"])
@@ -341,7 +342,6 @@ def _all_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
     return alive
 
 
-@pytest.mark.cluster
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_no_orphans_when_the_owner_dies(bin_dir: Path, tmp_path: Path, signum: int) -> None:
@@ -363,7 +363,6 @@ def test_no_orphans_when_the_owner_dies(bin_dir: Path, tmp_path: Path, signum: i
         assert not (tmp_path / "state" / "state.json").exists()
 
 
-@pytest.mark.cluster
 @pytest.mark.slow
 def test_dev_cluster_cli(bin_dir: Path, tmp_path: Path) -> None:
     state = tmp_path / "dev"
@@ -383,8 +382,9 @@ def test_dev_cluster_cli(bin_dir: Path, tmp_path: Path) -> None:
         assert sorted(nodes) == ["node/cpu-node-0", "node/gpu-node-0", "node/gpu-node-1"]
         status = run("status")
         assert "ready" in status.stdout
-        for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"):
+        for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
             assert re.search(rf"{component}\s+pid \d+\s+healthy", status.stdout), status.stdout
+        assert re.search(r"kwok\s+pid \d+\s+running", status.stdout), status.stdout
         pids = [int(pid) for pid in re.findall(r"pid (\d+)", status.stdout)]
     finally:
         down = run("down")

@@ -101,7 +101,7 @@ def up(state_dir: Path, gpu_nodes: int, cpu_nodes: int, gpu_product: str, gpu_ta
 @state_dir_option
 @click.option("--timeout", default=30.0, show_default=True)
 def down(state_dir: Path, timeout: float) -> None:
-    """Stop the cluster started by ``up``."""
+    """Stop the cluster started by up."""
     pid = _running_supervisor(state_dir)
     if pid is None:
         click.echo(f"no dev cluster running in {state_dir}")
@@ -123,5 +123,10 @@ def status(state_dir: Path) -> None:
     click.echo(f"dev cluster in {state_dir}: {recorded['phase'] if recorded else '?'} (supervisor pid {pid})")
     click.echo(f"  export KUBECONFIG={state_dir / 'kubeconfig'}")
     for component in probe(state_dir):
-        health = "healthy" if component.healthy else ("running" if component.alive else "dead")
+        if not component.alive:
+            health = "dead"
+        elif component.healthy is None:
+            health = "running"
+        else:
+            health = "healthy" if component.healthy else "unhealthy"
         click.echo(f"  {component.name:<24} pid {component.pid:<8} {health}")

@@ -233,7 +233,8 @@ class LocalCluster:
             live = [pid for pid in previous.get("pids", {}).values() if pid_alive(pid)]
             if live:
                 raise ClusterError(f"a cluster is already running in {self.state_dir} (pids {live})")
-        for name in ("pki", "etcd", "logs", "kubeconfigs", STATE_FILE, "kubeconfig"):
+        for name in ("pki", "etcd", "logs", "kubeconfigs", "kube-controller-manager", "kube-scheduler",
+                     STATE_FILE, "kubeconfig"):
             path = self.state_dir / name
             if path.is_dir():
                 shutil.rmtree(path)
@@ -377,7 +378,7 @@ class ComponentStatus:
     name: str
     pid: int
     alive: bool
-    healthy: bool
+    healthy: bool | None  # None: the component has no health endpoint
 
 
 def probe(state_dir: Path) -> list[ComponentStatus]:
@@ -390,6 +391,7 @@ def probe(state_dir: Path) -> list[ComponentStatus]:
     pki_dir = state_dir / "pki"
     admin, insecure = _admin_context(pki_dir), _insecure_context()
     endpoints = {
+        "etcd": (ports["etcd"], "/health", admin),
         "kube-apiserver": (ports["apiserver"], "/readyz", admin),
         "kube-controller-manager": (ports["controller_manager"], "/healthz", insecure),
         "kube-scheduler": (ports["scheduler"], "/healthz", insecure),
@@ -398,7 +400,7 @@ def probe(state_dir: Path) -> list[ComponentStatus]:
     for name, pid in state["pids"].items():
         alive = pid_alive(pid)
         endpoint = endpoints.get(name)
-        healthy = alive and (endpoint is None or _https_status(*endpoint) == 200)
+        healthy = None if endpoint is None else alive and _https_status(*endpoint) == 200
         statuses.append(ComponentStatus(name, pid, alive, healthy))
     return statuses
 

@@ -46,7 +46,8 @@ def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
 
 
 def test_a_dead_component_reports_its_log_tail(tmp_path: Path) -> None:
-    component = Component("broken", ["sh", "-c", "echo 'flag provided but not defined: -x'; exit 2"], tmp_path / "b.log")
+    script = "echo 'flag provided but not defined: -x'; exit 2"
+    component = Component("broken", ["sh", "-c", script], tmp_path / "b.log")
     component.start()
     assert component.process is not None
     component.process.wait(5)
