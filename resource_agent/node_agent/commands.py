@@ -1,0 +1,141 @@
+"""`resource-agent collect` and `resource-agent agent`.
+
+Neither imports kubernetes or kopf: the reporter that writes ResourceReports
+plugs into `Agent.add_listener` from its own module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from resource_agent.api.samples import Sample
+from resource_agent.node_agent.agent import Agent, AgentSettings
+from resource_agent.node_agent.collectors.base import CollectorContext
+from resource_agent.node_agent.options import DURATION, AgentConfig, collector_options
+from resource_agent.node_agent.recording import RecordingWriter
+from resource_agent.node_agent.sampler import Sampler
+from resource_agent.node_agent.server import make_server, serve_in_background
+
+SECTIONS = ("system", "pressure", "gpu", "lmcache")
+RATE_GAP_SECONDS = 0.5
+
+
+def snapshot_document(sample: Sample) -> dict[str, Any]:
+    """The `collect --format json` document: each section with `available`, then the collectors."""
+    statuses = {status.name: status for status in sample.collectors}
+    document: dict[str, Any] = {"timestamp": sample.timestamp}
+    for name in SECTIONS:
+        section = getattr(sample, name)
+        if section is not None:
+            document[name] = {"available": True} | section.model_dump(mode="json", by_alias=True, exclude_none=True)
+        else:
+            status = statuses.get(name)
+            reason = status.reason if status is not None else f"{name} collector not enabled"
+            document[name] = {"available": False, "reason": reason}
+    document["collectors"] = [status.model_dump(mode="json", by_alias=True, exclude_none=True) for status in sample.collectors]
+    return document
+
+
+@click.command()
+@click.option("--format", "output_format", type=click.Choice(["json", "table"]), default="table", show_default=True, help="Output of a snapshot.")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write samples to this JSON Lines file instead of printing a snapshot.")
+@click.option("--duration", type=DURATION, default="60s", show_default=True, help="How long to record.")
+@click.option("--interval", type=DURATION, default="5s", show_default=True, help="Time between recorded samples.")
+@collector_options
+def collect(output_format: str, record: Path | None, duration: float, interval: float, context: CollectorContext, enabled: dict[str, bool], config: AgentConfig) -> None:
+    """Take one snapshot of this node (or record samples with --record)."""
+    with Sampler(context, enabled) as sampler:
+        if record is not None:
+            _record(sampler, record, duration, config.interval or interval)
+            return
+        sampler.sample()  # rates need a previous sample
+        time.sleep(RATE_GAP_SECONDS)
+        sample = sampler.sample()
+    if output_format == "json":
+        click.echo(json.dumps(snapshot_document(sample), indent=2))
+    else:
+        from resource_agent.node_agent.tables import print_tables
+
+        print_tables(sample)
+
+
+def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> None:
+    from rich.progress import Progress
+
+    count = max(1, math.ceil(duration / interval))
+    path.write_text("")
+    started = time.monotonic()
+    with RecordingWriter(path) as writer, Progress(transient=False) as progress:
+        task = progress.add_task(f"recording {count} samples to {path}", total=count)
+        for step in range(count):
+            writer.write(sampler.sample())
+            progress.advance(task)
+            if step + 1 < count:
+                time.sleep(max(0.0, started + (step + 1) * interval - time.monotonic()))
+    click.echo(f"wrote {count} samples to {path}", err=True)
+
+
+@click.command()
+@click.option("--interval", type=DURATION, help="Time between samples (default 5s).")
+@click.option("--window", type=DURATION, help="Length of the summarised window (default 5m).")
+@click.option("--report-interval", type=DURATION, help="Time between summary reports (default 60s).")
+@click.option("--listen", help="HTTP address for /metrics, /healthz, /readyz, /report (default 0.0.0.0:9400).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@collector_options
+def agent(
+    interval: float | None,
+    window: float | None,
+    report_interval: float | None,
+    listen: str | None,
+    log_level: str,
+    context: CollectorContext,
+    enabled: dict[str, bool],
+    config: AgentConfig,
+) -> None:
+    """Run the node agent: sample, keep the window, serve metrics and reports."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = AgentSettings(
+        node_name=context.node_name or "",
+        interval_seconds=interval or config.interval or 5.0,
+        window_seconds=window or config.window or 300.0,
+        report_interval_seconds=report_interval or config.report_interval or 60.0,
+    )
+    node_agent = Agent(Sampler(context, enabled), settings)
+    try:
+        server = make_server(node_agent, listen or config.listen or "0.0.0.0:9400")
+    except (OSError, ValueError) as exc:
+        node_agent.sampler.close()
+        raise click.ClickException(f"cannot listen: {exc}") from exc
+    run_until_signalled(node_agent, server)
+
+
+def run_until_signalled(node_agent: Agent, server: Any) -> None:
+    """Serve until SIGTERM or SIGINT, then stop the server and the agent cleanly."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    node_agent.start()
+    serve_in_background(server)
+    host, port = server.server_address[:2]
+    logging.getLogger(__name__).info("serving on %s:%s for node %s", host, port, node_agent.settings.node_name)
+    while not stop.wait(1.0):
+        pass
+    server.shutdown()
+    server.server_close()
+    node_agent.stop()
+    logging.getLogger(__name__).info("stopped after %d samples", node_agent.samples_taken)
