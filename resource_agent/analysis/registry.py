@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from resource_agent.api.findings import Category, Finding
+from resource_agent.api.findings import ActionType, Category, Finding
 from resource_agent.api.summary import NodeSummary
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class RuleInfo:
     id: str
     family: str
     category: Category
+    actions: tuple[ActionType, ...]  # the action types its findings may carry
     weight: int  # ranks findings of equal severity: higher first
     sustained: bool  # needs the policy's minimum window before it may fire
     defaults: Mapping[str, float]
@@ -42,13 +43,17 @@ RULES: dict[str, RuleInfo] = {}
 def rule(
     rule_id: str,
     *,
+    actions: tuple[ActionType, ...],
     family: str,
     category: Category,
     weight: int,
     defaults: Mapping[str, float],
     sustained: bool = True,
 ) -> Callable[[RuleFunction], RuleFunction]:
-    """Register a rule function under `rule_id`; its docstring is the rationale."""
+    """Register a rule function under `rule_id`; its docstring is the rationale.
+
+    `actions` lists the action types the rule's findings may carry (the docs and the
+    engine's check use it)."""
 
     def decorate(function: RuleFunction) -> RuleFunction:
         if rule_id in RULES:
@@ -60,6 +65,7 @@ def rule(
             id=rule_id,
             family=family,
             category=category,
+            actions=actions,
             weight=weight,
             sustained=sustained,
             defaults=MappingProxyType(dict(defaults)),

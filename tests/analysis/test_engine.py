@@ -77,3 +77,13 @@ def test_every_rule_is_documented_with_a_rationale_and_a_known_family():
     for info in all_rules().values():
         assert len(info.rationale) > 40
         assert info.family in {"gpu", "gpu_health", "host", "cache"}
+
+
+def test_findings_only_carry_the_actions_their_rule_declares():
+    from resource_agent.node_agent.window import summarize
+    from resource_agent.scenarios import generate, list_scenarios
+
+    analyses = [analyze(node(**TROUBLED))]
+    analyses += [analyze(summarize(list(generate(name)), "sim")) for name in list_scenarios()]
+    for finding in (f for analysis in analyses for f in analysis.findings):
+        assert finding.action.type in all_rules()[finding.rule].actions, finding.rule

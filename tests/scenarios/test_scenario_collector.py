@@ -34,7 +34,7 @@ def test_fills_the_whole_sample_with_real_timestamps_and_node_name():
 
 def test_gpu_count_option_and_errors():
     collector = ScenarioCollector(CollectorContext(scenario="healthy-busy", options={"scenario_gpus": "2"}))
-    assert collector.stream.identity.gpu_uuids.__len__() == 2
+    assert len(collector.stream.identity.gpu_uuids) == 2
     with pytest.raises(CollectorUnavailable, match="--scenario"):
         ScenarioCollector(CollectorContext())
     with pytest.raises(ValueError, match="unknown scenario 'nope'"):

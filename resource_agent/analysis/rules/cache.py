@@ -27,7 +27,15 @@ def _serving(summary: NodeSummary) -> Iterator[LMCacheInstanceSummary]:
             yield instance
 
 
-@rule(UNREACHABLE, family="cache", category=Category.CACHE, weight=60, defaults={}, sustained=False)
+@rule(
+    UNREACHABLE,
+    actions=(ActionType.INVESTIGATE,),
+    family="cache",
+    category=Category.CACHE,
+    weight=60,
+    defaults={},
+    sustained=False,
+)
 def unreachable(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """An LMCache instance whose API server does not answer, or reports itself unhealthy,
     cannot be measured and may not be caching at all; the other cache rules skip it."""
@@ -55,6 +63,7 @@ def unreachable(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     NEVER_HIT,
+    actions=(ActionType.DISABLE_LMCACHE,),
     family="cache",
     category=Category.CACHE,
     weight=30,
@@ -98,6 +107,7 @@ def raised_cpu_size_gb(current_gb: float, spare_bytes: float, limits: Mapping[st
 
 @rule(
     LOW_HIT_RATE,
+    actions=(ActionType.SET_LMCACHE_CONFIG,),
     family="cache",
     category=Category.CACHE,
     weight=55,
@@ -163,6 +173,7 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
 
 @rule(
     NEAR_FULL,
+    actions=(ActionType.INVESTIGATE,),
     family="cache",
     category=Category.CACHE,
     weight=15,
@@ -196,6 +207,7 @@ def usage_near_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     BACKEND,
+    actions=(ActionType.CHECK_LMCACHE_BACKEND,),
     family="cache",
     category=Category.CACHE,
     weight=50,

@@ -60,6 +60,7 @@ def is_thermally_throttled(gpu: GpuSummary, limits: Mapping[str, float], seconds
 
 @rule(
     IDLE_HOLDING_MEMORY,
+    actions=(ActionType.RECLAIM_GPU_MEMORY,),
     family="gpu",
     category=Category.GPU,
     weight=60,
@@ -104,6 +105,7 @@ UNDERUTILIZED = "gpu-underutilized"
 
 @rule(
     UNDERUTILIZED,
+    actions=(ActionType.CONSOLIDATE_GPU_WORKLOADS,),
     family="gpu",
     category=Category.GPU,
     weight=20,
@@ -149,6 +151,7 @@ MEMORY_PRESSURE = "gpu-memory-pressure"
 
 @rule(
     MEMORY_PRESSURE,
+    actions=(ActionType.REDUCE_GPU_MEMORY_USAGE,),
     family="gpu",
     category=Category.GPU,
     weight=70,
@@ -186,6 +189,7 @@ def gpu_memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     THERMAL_THROTTLING,
+    actions=(ActionType.CHECK_COOLING,),
     family="gpu",
     category=Category.GPU,
     weight=80,
@@ -229,6 +233,7 @@ POWER_CAPPED = "gpu-power-capped"
 
 @rule(
     POWER_CAPPED,
+    actions=(ActionType.REVIEW_POWER_LIMIT,),
     family="gpu",
     category=Category.GPU,
     weight=50,
@@ -278,6 +283,7 @@ CLOCKS_LOW = "gpu-clocks-low-unexplained"
 
 @rule(
     CLOCKS_LOW,
+    actions=(ActionType.RESET_APPLICATION_CLOCKS,),
     family="gpu",
     category=Category.GPU,
     weight=40,
@@ -322,6 +328,7 @@ NEAR_SLOWDOWN = "gpu-temperature-near-slowdown"
 
 @rule(
     NEAR_SLOWDOWN,
+    actions=(ActionType.CHECK_COOLING,),
     family="gpu",
     category=Category.GPU,
     weight=30,
@@ -367,6 +374,7 @@ IMBALANCE = "gpu-imbalance"
 
 @rule(
     IMBALANCE,
+    actions=(ActionType.REBALANCE_GPU_WORKLOADS,),
     family="gpu",
     category=Category.GPU,
     weight=10,

@@ -18,7 +18,15 @@ RECOVERY_ACTION = "gpu-recovery-action"
 PCIE_DEGRADED = "gpu-pcie-degraded"
 
 
-@rule(ECC_UNCORRECTABLE, family="gpu_health", category=Category.HARDWARE, weight=95, defaults={"increase_min": 1.0}, sustained=False)
+@rule(
+    ECC_UNCORRECTABLE,
+    actions=(ActionType.DRAIN_NODE,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=95,
+    defaults={"increase_min": 1.0},
+    sustained=False,
+)
 def ecc_uncorrectable(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """New uncorrectable (double-bit) ECC errors in the window mean data in GPU memory was
     corrupted; the applications on that GPU were killed or will read bad data. Drain the node
@@ -45,7 +53,15 @@ def ecc_uncorrectable(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return findings
 
 
-@rule(ROW_REMAP_FAILURE, family="gpu_health", category=Category.HARDWARE, weight=100, defaults={}, sustained=False)
+@rule(
+    ROW_REMAP_FAILURE,
+    actions=(ActionType.DRAIN_NODE,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=100,
+    defaults={},
+    sustained=False,
+)
 def row_remap_failure(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """A row-remapping failure means the GPU ran out of spare memory rows to replace failing
     ones (NVIDIA's RMA threshold): the GPU cannot heal itself. Drain the node and replace
@@ -70,7 +86,15 @@ def row_remap_failure(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return findings
 
 
-@rule(ROW_REMAP_PENDING, family="gpu_health", category=Category.HARDWARE, weight=75, defaults={}, sustained=False)
+@rule(
+    ROW_REMAP_PENDING,
+    actions=(ActionType.RUN_ECC_WORKFLOW,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=75,
+    defaults={},
+    sustained=False,
+)
 def row_remap_pending(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """A pending row remap (or pending page retirement) takes effect only at the next GPU
     reset; until then the faulty rows stay in use. NVIDIA's workflow: drain the GPU, reset it,
@@ -176,7 +200,15 @@ _XID = {xid_class.rule_id: xid_class for xid_class in XID_CLASSES}
 _EVENTS = {"events_min": 1.0}
 
 
-@rule("gpu-xid-application", family="gpu_health", category=Category.HARDWARE, weight=65, defaults=_EVENTS, sustained=False)
+@rule(
+    "gpu-xid-application",
+    actions=(ActionType.RESTART_WORKLOAD,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=65,
+    defaults=_EVENTS,
+    sustained=False,
+)
 def xid_application(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """XIDs 8, 13, 31, 43 and 45 are usually the application's fault (illegal address, engine
     exception, stopped channel, cleanup after an earlier error). NVIDIA's immediate action is
@@ -184,7 +216,15 @@ def xid_application(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return _xid_findings(summary, policy, "gpu-xid-application", _XID["gpu-xid-application"])
 
 
-@rule("gpu-xid-reset", family="gpu_health", category=Category.HARDWARE, weight=90, defaults=_EVENTS, sustained=False)
+@rule(
+    "gpu-xid-reset",
+    actions=(ActionType.RESET_GPU,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=90,
+    defaults=_EVENTS,
+    sustained=False,
+)
 def xid_reset(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """XIDs 46, 62, 64, 95, 109, 119 and 120 (GPU stopped, internal micro-controller halt,
     row-remapper failure, uncontained memory error, context-switch timeout, GSP errors) leave
@@ -192,28 +232,60 @@ def xid_reset(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return _xid_findings(summary, policy, "gpu-xid-reset", _XID["gpu-xid-reset"])
 
 
-@rule("gpu-xid-ecc", family="gpu_health", category=Category.HARDWARE, weight=92, defaults=_EVENTS, sustained=False)
+@rule(
+    "gpu-xid-ecc",
+    actions=(ActionType.RUN_ECC_WORKFLOW,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=92,
+    defaults=_EVENTS,
+    sustained=False,
+)
 def xid_ecc(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """XID 48 is a double-bit ECC error: follow NVIDIA's XID 48 workflow (check remap state,
     reset the GPU to remap, RMA if remapping fails)."""
     return _xid_findings(summary, policy, "gpu-xid-ecc", _XID["gpu-xid-ecc"])
 
 
-@rule("gpu-xid-nvlink", family="gpu_health", category=Category.HARDWARE, weight=70, defaults=_EVENTS, sustained=False)
+@rule(
+    "gpu-xid-nvlink",
+    actions=(ActionType.CHECK_NVLINK,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=70,
+    defaults=_EVENTS,
+    sustained=False,
+)
 def xid_nvlink(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """XID 74 is an NVLink error: check the links, NVSwitch and fabric manager (NVIDIA's
     NVLink workflow) before multi-GPU jobs hang or slow down."""
     return _xid_findings(summary, policy, "gpu-xid-nvlink", _XID["gpu-xid-nvlink"])
 
 
-@rule("gpu-xid-off-bus", family="gpu_health", category=Category.HARDWARE, weight=98, defaults=_EVENTS, sustained=False)
+@rule(
+    "gpu-xid-off-bus",
+    actions=(ActionType.DRAIN_AND_REBOOT_NODE,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=98,
+    defaults=_EVENTS,
+    sustained=False,
+)
 def xid_off_bus(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """XID 79: the GPU fell off the PCIe bus. A software reset cannot reach it; drain the node
     and reboot (power-cycle) it, and check the board and slot if it repeats."""
     return _xid_findings(summary, policy, "gpu-xid-off-bus", _XID["gpu-xid-off-bus"])
 
 
-@rule(XID_UNCLASSIFIED, family="gpu_health", category=Category.HARDWARE, weight=45, defaults=_EVENTS, sustained=False)
+@rule(
+    XID_UNCLASSIFIED,
+    actions=(ActionType.INVESTIGATE,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=45,
+    defaults=_EVENTS,
+    sustained=False,
+)
 def xid_unclassified(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """Any other XID is reported for a person to look up in NVIDIA's XID catalog, rather than
     guessing an action."""
@@ -241,7 +313,15 @@ def normalize_recovery_action(value: str) -> str:
     return text.removeprefix("nvmlgpurecoveryaction")
 
 
-@rule(RECOVERY_ACTION, family="gpu_health", category=Category.HARDWARE, weight=96, defaults={}, sustained=False)
+@rule(
+    RECOVERY_ACTION,
+    actions=(ActionType.RESET_GPU, ActionType.DRAIN_AND_REBOOT_NODE, ActionType.DRAIN_NODE, ActionType.INVESTIGATE,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=96,
+    defaults={},
+    sustained=False,
+)
 def recovery_action(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """After an uncorrectable error NVML itself names the recovery the GPU needs
     (NVML_FI_DEV_GET_GPU_RECOVERY_ACTION: reset, node reboot, drain P2P, drain and reset).
@@ -279,7 +359,14 @@ def recovery_action(summary: NodeSummary, policy: Policy) -> list[Finding]:
 # --- PCIe ------------------------------------------------------------------------------
 
 
-@rule(PCIE_DEGRADED, family="gpu_health", category=Category.HARDWARE, weight=55, defaults={"load_sm_utilization_mean_min": 20.0})
+@rule(
+    PCIE_DEGRADED,
+    actions=(ActionType.CHECK_PCIE_LINK,),
+    family="gpu_health",
+    category=Category.HARDWARE,
+    weight=55,
+    defaults={"load_sm_utilization_mean_min": 20.0},
+)
 def pcie_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """A GPU whose PCIe link trains below its maximum generation or width moves data (model
     loads, KV-cache offload, host transfers) at a fraction of the speed. Links downshift on

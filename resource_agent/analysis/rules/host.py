@@ -27,6 +27,7 @@ def _full_avg10(resource: PressureResourceSummary | None) -> float | None:
 
 @rule(
     CPU_SATURATED,
+    actions=(ActionType.ADD_CPU_CAPACITY,),
     family="host",
     category=Category.CPU,
     weight=50,
@@ -65,6 +66,7 @@ def cpu_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     CPU_STARVING_GPUS,
+    actions=(ActionType.ADD_CPU_CAPACITY,),
     family="host",
     category=Category.CPU,
     weight=75,
@@ -127,6 +129,7 @@ def cpu_starving_gpus(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     MEMORY_PRESSURE,
+    actions=(ActionType.ADD_MEMORY_CAPACITY,),
     family="host",
     category=Category.MEMORY,
     weight=80,
@@ -177,6 +180,7 @@ def memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     DISK_FULL,
+    actions=(ActionType.FREE_DISK_SPACE,),
     family="host",
     category=Category.DISK,
     weight=60,
@@ -210,7 +214,14 @@ def disk_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return findings
 
 
-@rule(DISK_IO_SATURATED, family="host", category=Category.DISK, weight=35, defaults={"busy_percent_mean_min": 90.0})
+@rule(
+    DISK_IO_SATURATED,
+    actions=(ActionType.REDUCE_DISK_IO,),
+    family="host",
+    category=Category.DISK,
+    weight=35,
+    defaults={"busy_percent_mean_min": 90.0},
+)
 def disk_io_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """A device busy nearly all the time queues every read and write: model loads and
     LMCache's disk tier slow down."""
@@ -237,6 +248,7 @@ def disk_io_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
 
 @rule(
     NETWORK_ERRORS,
+    actions=(ActionType.CHECK_NETWORK,),
     family="host",
     category=Category.NETWORK,
     weight=45,
@@ -273,7 +285,14 @@ def network_errors(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return findings
 
 
-@rule(CPU_STEAL, family="host", category=Category.CPU, weight=30, defaults={"steal_percent_mean_min": 10.0})
+@rule(
+    CPU_STEAL,
+    actions=(ActionType.MIGRATE_WORKLOAD,),
+    family="host",
+    category=Category.CPU,
+    weight=30,
+    defaults={"steal_percent_mean_min": 10.0},
+)
 def cpu_steal(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """High steal time means the hypervisor gives this virtual machine's CPU time to others:
     the node gets less CPU than it was sold, and latency jitters."""
