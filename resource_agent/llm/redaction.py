@@ -39,11 +39,11 @@ class Redactor:
     """Masks known and pattern-matched values; one per request, so numbering is per request."""
 
     enabled: bool = True
-    _masked_by_value: dict[str, str] = field(default_factory=dict)
-    _value_by_masked: dict[str, str] = field(default_factory=dict)
-    _counts: dict[str, int] = field(default_factory=dict)
-    _known: re.Pattern[str] | None = None
-    _placeholder: re.Pattern[str] | None = None
+    _masked_by_value: dict[str, str] = field(default_factory=dict, init=False)
+    _value_by_masked: dict[str, str] = field(default_factory=dict, init=False)
+    _counts: dict[str, int] = field(default_factory=dict, init=False)
+    _known: re.Pattern[str] | None = field(default=None, init=False)
+    _placeholder: re.Pattern[str] | None = field(default=None, init=False)
 
     @classmethod
     def for_findings(
