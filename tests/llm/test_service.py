@@ -69,6 +69,8 @@ async def test_valid_answer_becomes_an_insight_with_usage_and_structured_output(
     assert set(schema["required"]) == {"summary", "priority", "steps", "expectedImpact", "risks", "confidence"}
     assert metric(registry, "resource_agent_llm_tokens_total", provider=provider_kind.value, kind="prompt") == 321
     assert metric(registry, "resource_agent_llm_requests_total", provider=provider_kind.value, outcome="ok") == 1
+    assert metric(registry, "resource_agent_llm_request_duration_seconds_count", provider=provider_kind.value) == 1
+    assert metric(registry, "resource_agent_llm_daily_tokens_used") == 321 + 54
 
 
 async def test_json_object_mode_sends_json_mode(make_service: ServiceFactory, server: FakeLLMServer) -> None:
