@@ -66,3 +66,37 @@ def test_scan_does_not_import_the_cluster_clients():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def record(path, name: str = "power-capped", samples: int = 12):
+    from resource_agent.node_agent.recording import write_recording
+    from resource_agent.scenarios import generate
+
+    write_recording(path, generate(name, samples=samples))
+    return path
+
+
+def test_analyze_a_recording(tmp_path):
+    path = record(tmp_path / "node.jsonl")
+    result = run("analyze", "--input", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["summary"]["nodeName"] == "sim-power-capped-0"  # the recorded hostname
+    assert sorted(f["target"]["name"] for f in document["findings"]) == ["gpu0", "gpu1", "gpu2", "gpu3"]
+    renamed = run("analyze", "--input", str(path), "--format", "yaml", "--node-name", "gpu-7")
+    assert yaml.safe_load(renamed.stdout)["summary"]["nodeName"] == "gpu-7"
+
+
+def test_analyze_bad_input_names_line_and_field_and_exits_2(tmp_path):
+    path = record(tmp_path / "node.jsonl", samples=3)
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace('"timestamp":', '"timestamp":"yesterday","was":', 1)
+    path.write_text("\n".join(lines) + "\n")
+    result = run("analyze", "--input", str(path))
+    assert result.exit_code == 2
+    assert "line 2" in result.output and "timestamp" in result.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert run("analyze", "--input", str(empty)).exit_code == 2
+    missing = run("analyze", "--input", str(tmp_path / "absent.jsonl"))
+    assert missing.exit_code == 2 and "absent.jsonl" in missing.output
