@@ -1,0 +1,107 @@
+"""The operator's reconcile against a real API server, in-process (no kopf),
+counting the API requests it makes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from resource_agent.analysis.engine import analyze
+from resource_agent.demo.stack import install_crds
+from resource_agent.node_agent.window import summarize
+from resource_agent.operator.actions import ActionExecutor
+from resource_agent.operator.handlers import Operator, index_entry
+from resource_agent.operator.metrics import OperatorMetrics
+from resource_agent.operator.settings import OperatorSettings
+from resource_agent.operator.store import RecommendationStore
+from resource_agent.scenarios import generate
+
+GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
+log = logging.getLogger("test")
+
+
+class ClusterIndex:
+    """What kopf's index would hold, read fresh from the API server."""
+
+    def __init__(self, api_client: Any) -> None:
+        from kubernetes.client import CustomObjectsApi
+
+        self._objects = CustomObjectsApi(api_client)
+
+    def get(self, node: str, default: Any = None) -> list[Any]:
+        items = self._objects.list_cluster_custom_object(GROUP, VERSION, "resourcerecommendations")["items"]
+        return [
+            index_entry(i["metadata"]["name"], i["spec"], i.get("status", {}), i["metadata"].get("annotations", {}))
+            for i in items if i["spec"]["nodeName"] == node
+        ]
+
+    def values(self) -> list[list[Any]]:
+        return []
+
+
+def requests(metrics: OperatorMetrics) -> float:
+    return sum(sample.value for metric in metrics.api_requests.collect() for sample in metric.samples
+               if sample.name.endswith("_total"))
+
+
+@pytest.fixture
+def operator_and_index(cluster):
+    install_crds(cluster.kubectl)
+    client = cluster.api_client()
+    metrics = OperatorMetrics(CollectorRegistry())
+    store = RecommendationStore(client, metrics)
+    operator = Operator(OperatorSettings(metrics_listen=None, health_listen=None), store, metrics,
+                        ActionExecutor(lambda node: None))
+    yield operator, ClusterIndex(client), metrics
+    client.close()
+
+
+async def test_unchanged_findings_cost_no_api_request(operator_and_index) -> None:
+    operator, index, metrics = operator_and_index
+    node = f"rec-{uuid.uuid4().hex[:6]}"
+    stream = list(generate("thermal-throttle", seed=1, samples=40))
+    findings = analyze(summarize(stream[:20], node)).findings
+    assert findings
+    await operator.reconcile_node(node, None, findings, index, log)
+    created = len(index.get(node))
+    assert created == len({f.resource_name() for f in findings})
+    first = requests(metrics)
+    assert first == 3 * created  # spec apply, status apply, one Event each
+
+    jittered = analyze(summarize(stream[20:], node)).findings  # the next window: other numbers, same findings
+    await operator.reconcile_node(node, None, jittered, index, log)
+    assert requests(metrics) == first, "an unchanged finding must cost no API request"
+    assert {e.existing.phase.value for e in index.get(node)} == {"Open"}
+
+    await operator.reconcile_node(node, None, [], index, log)
+    assert {e.existing.phase.value for e in index.get(node)} == {"Resolved"}
+    assert requests(metrics) == first + 2 * created  # one status write and one Event each
+
+
+async def test_decision_survives_reconcile(operator_and_index, cluster) -> None:
+    operator, index, _ = operator_and_index
+    node = f"dec-{uuid.uuid4().hex[:6]}"
+    findings = analyze(summarize(list(generate("idle-gpu-holding-memory", seed=0, samples=20)), node)).findings
+    await operator.reconcile_node(node, None, findings, index, log)
+    name = findings[0].resource_name()
+    cluster.kubectl("patch", "resourcerecommendation", name, "--type=merge", "-p", '{"spec":{"decision":"Dismissed"}}')
+    stronger = [f.model_copy(update={"severity": "critical"}) for f in findings]
+    await operator.reconcile_node(node, None, stronger, index, log)
+    entry = next(e for e in index.get(node) if e.existing.name == name)
+    assert entry.decision.value == "Dismissed"
+    assert entry.existing.phase.value == "Dismissed"
+    assert entry.severity == "critical"
+
+
+async def test_invalid_report_is_refused_without_crashing(operator_and_index) -> None:
+    operator, index, metrics = operator_and_index
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "ResourceReport",
+            "metadata": {"name": "broken", "uid": str(uuid.uuid4())}}
+    await operator.on_report("broken", body["metadata"]["uid"], {"window": "not a window"}, index, body, log)
+    outcomes = {s.labels["outcome"]: s.value for m in metrics.reconciles.collect() for s in m.samples
+                if s.name.endswith("_total")}
+    assert outcomes == {"invalid": 1.0}
