@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,8 @@ def namespace(cluster: ClusterHandle) -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:8]}"
     with cluster.api_client() as client:
         core = CoreV1Api(client)
-        core.create_namespace({"metadata": {"name": name}})
+        body: Any = {"metadata": {"name": name}}  # the client takes plain dicts as well as its models
+        core.create_namespace(body)
         deadline = time.monotonic() + 30
         while True:
             try:

@@ -25,7 +25,7 @@ def wait_for_node_name(api_client: ApiClient, namespace: str, pod_name: str, tim
     deadline = time.monotonic() + timeout
     while True:
         pod = core.read_namespaced_pod(pod_name, namespace)
-        if pod.spec.node_name:
+        if pod.spec is not None and pod.spec.node_name:
             return pod
         if time.monotonic() > deadline:
             raise TimeoutError(f"pod {namespace}/{pod_name} not scheduled after {timeout:.0f}s")
@@ -50,7 +50,7 @@ def pod_bound_token(
     from kubernetes.client import CoreV1Api
 
     pod = wait_for_node_name(api_client, namespace, pod_name, timeout)
-    body = {
+    body: Any = {  # the client takes plain dicts as well as its models
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "TokenRequest",
         "spec": {
@@ -60,7 +60,9 @@ def pod_bound_token(
         },
     }
     response = CoreV1Api(api_client).create_namespaced_service_account_token(service_account, namespace, body)
-    return str(response.status.token)
+    if response.status is None or not response.status.token:
+        raise RuntimeError(f"TokenRequest for {namespace}/{service_account} returned no token")
+    return response.status.token
 
 
 def token_api_client(admin: ApiClient, token: str) -> ApiClient:

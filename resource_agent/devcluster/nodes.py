@@ -93,7 +93,8 @@ def add_nodes(api_client: ApiClient, specs: Iterable[NodeSpec], timeout: float =
     names = []
     for spec in specs:
         try:
-            core.create_node(node_body(spec))
+            body: Any = node_body(spec)  # the client takes plain dicts as well as its models
+            core.create_node(body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
