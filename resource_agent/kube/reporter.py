@@ -1,9 +1,11 @@
 """The agent's ResourceReport writer.
 
-Server-side apply under the agent's field manager; at most one write per
-report interval unless something significant changed; while the API server is
-away it retries with backoff and keeps only the latest summary (one slot, so
-memory stays bounded however long the outage).
+Server-side apply under the agent's field manager. The agent hands over a
+summary every report interval, or early when something significant happened
+(a new XID, a threshold crossed: see `node_agent.agent.significant`); the
+writer never writes more often than that. While the API server is away it
+retries with backoff and keeps only the latest summary (one slot, so memory
+stays bounded however long the outage).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from kubernetes import client
@@ -27,7 +27,6 @@ from resource_agent.api.resources import (
     VERSION,
 )
 from resource_agent.api.summary import NodeSummary
-from resource_agent.kube.significance import significant_change
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +57,12 @@ def report_status(summary: NodeSummary, now: datetime) -> dict:
 class ReportWriter:
     """Writes the latest summary to the node's ResourceReport from a background thread."""
 
-    def __init__(
-        self,
-        api_client: client.ApiClient,
-        *,
-        interval_seconds: float = 60.0,
-        max_backoff_seconds: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, api_client: client.ApiClient, *, max_backoff_seconds: float = 60.0) -> None:
         self._objects = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
-        self._interval = interval_seconds
         self._max_backoff = max_backoff_seconds
-        self._clock = clock
         self._lock = threading.Condition()
         self._latest: NodeSummary | None = None
-        self._urgent: str | None = None
-        self._last_written: NodeSummary | None = None
-        self._last_write_at: float | None = None
         self._object_applied = False
         self._node_uid: str | None = None
         self._stopping = False
@@ -97,10 +84,7 @@ class ReportWriter:
     def offer(self, summary: NodeSummary) -> None:
         """Hand over a new summary; never blocks on the API server."""
         with self._lock:
-            reason = significant_change(self._last_written, summary)
             self._latest = summary
-            if reason and self._last_written is not None:
-                self._urgent = reason
             self._lock.notify_all()
 
     def _run(self) -> None:
@@ -124,25 +108,14 @@ class ReportWriter:
                 backoff = 1.0
 
     def _next_due(self) -> NodeSummary | None:
-        """Wait until a summary is due (interval passed, or urgent); None when stopping."""
+        """Wait for a summary to write; None when stopping."""
         with self._lock:
             while not self._stopping:
                 if self._latest is not None:
-                    wait = self._seconds_until_due()
-                    if wait <= 0 or self._urgent:
-                        if self._urgent:
-                            log.info("reporting early: %s", self._urgent)
-                        summary, self._latest, self._urgent = self._latest, None, None
-                        return summary
-                    self._lock.wait(wait)
-                else:
-                    self._lock.wait()
+                    summary, self._latest = self._latest, None
+                    return summary
+                self._lock.wait()
             return None
-
-    def _seconds_until_due(self) -> float:
-        if self._last_write_at is None:
-            return 0.0
-        return self._last_write_at + self._interval - self._clock()
 
     def _write(self, summary: NodeSummary) -> None:
         if not self._object_applied:
@@ -154,8 +127,6 @@ class ReportWriter:
                 raise
             self._apply_object(summary)  # deleted meanwhile (e.g. garbage-collected): recreate
             self._apply_status(summary)
-        self._last_written = summary
-        self._last_write_at = self._clock()
         self.writes += 1
         self.last_error = None
 
