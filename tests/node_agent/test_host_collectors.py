@@ -1,0 +1,187 @@
+"""System and PSI collectors: this machine's /proc, and crafted /proc trees for the edge cases."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from resource_agent.api.samples import CollectorState, Sample
+from resource_agent.node_agent.collectors.base import CollectorContext, run_collectors
+from resource_agent.node_agent.collectors.pressure import PressureCollector, PressureFormatError, parse_pressure
+from resource_agent.node_agent.collectors.system import SystemCollector, rate
+
+MEMINFO = """MemTotal:       16000000 kB
+MemFree:         4000000 kB
+MemAvailable:    8000000 kB
+Buffers:          100000 kB
+Cached:          2000000 kB
+SwapCached:            0 kB
+Active:          1000000 kB
+Inactive:        1000000 kB
+Shmem:             10000 kB
+SReclaimable:     100000 kB
+SwapTotal:       1000000 kB
+SwapFree:         900000 kB
+"""
+
+
+def _diskstats(sectors_read: int, extra_disk: bool = False) -> str:
+    line = "   8       0 {name} 100 0 {sectors} 50 200 0 4000 80 0 {io_ms} 130 0 0 0 0\n"
+    text = line.format(name="sda", sectors=sectors_read, io_ms=sectors_read // 10) + line.format(name="loop0", sectors=0, io_ms=0)
+    if extra_disk:
+        text += line.format(name="nvme0n1", sectors=2048, io_ms=0)
+    return text
+
+
+def _net_dev(rx_bytes: int) -> str:
+    return (
+        "Inter-|   Receive                                                |  Transmit\n"
+        " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs colls\n"
+        f"    lo: 999 9 0 0 0 0 0 0 999 9 0 0 0 0 0 0\n"
+        f"  eth0: {rx_bytes} 10 1 2 0 0 0 0 5000 20 0 0 0 0 0 0\n"
+    )
+
+
+def _stat(user: int, idle: int) -> str:
+    return (
+        f"cpu  {user} 0 0 {idle} 0 0 0 0 0 0\n"
+        f"cpu0 {user} 0 0 {idle} 0 0 0 0 0 0\n"
+        "intr 0\nctxt 1000\nbtime 1700000000\nprocesses 10\nprocs_running 1\nprocs_blocked 0\n"
+    )
+
+
+@pytest.fixture
+def fake_proc(tmp_path: Path) -> Path:
+    proc = tmp_path / "proc"
+    (proc / "net").mkdir(parents=True)
+    (proc / "sys/kernel/random").mkdir(parents=True)
+    (proc / "stat").write_text(_stat(100, 100))
+    (proc / "meminfo").write_text(MEMINFO)
+    (proc / "vmstat").write_text("pswpin 10\npswpout 20\n")
+    (proc / "loadavg").write_text("1.50 1.00 0.50 1/100 4242\n")
+    (proc / "uptime").write_text("12345.67 20000.00\n")
+    (proc / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Crafted CPU @ 3.00GHz\ncpu MHz\t\t: 3000.000\n")
+    (proc / "diskstats").write_text(_diskstats(1000))
+    (proc / "net/dev").write_text(_net_dev(1000))
+    (proc / "sys/kernel/random/boot_id").write_text("crafted-boot\n")
+    (proc / "sys/kernel/hostname").write_text("crafted-host\n")
+    (proc / "filesystems").write_text("nodev\tproc\n\text4\n")
+    (proc / "self").mkdir()
+    (proc / "self/mounts").write_text("proc /proc proc rw 0 0\n")
+    return proc
+
+
+@pytest.fixture
+def system_collector(fake_proc: Path, tmp_path: Path) -> SystemCollector:
+    previous = psutil.PROCFS_PATH
+    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys"))
+    yield collector
+    psutil.PROCFS_PATH = previous
+
+
+def test_real_proc_gives_a_full_sample_and_rates_on_the_second() -> None:
+    collector = SystemCollector(CollectorContext())
+    first, second = Sample(timestamp=0.0), Sample(timestamp=1.0)
+    collector.update(first)
+    time.sleep(0.3)  # at least a few clock ticks of CPU time
+    collector.update(second)
+    assert first.system is not None and second.system is not None
+    assert first.system.cpu.utilization_percent is None and first.system.cpu.context_switches_per_second is None
+    assert second.system.cpu.utilization_percent is not None and 0 <= second.system.cpu.utilization_percent <= 100
+    assert second.system.cpu.logical_cores == psutil.cpu_count()
+    assert second.system.memory.total_bytes == psutil.virtual_memory().total
+    assert second.system.uptime_seconds > 0 and second.system.boot_id
+    assert all(not disk.device.startswith("loop") for disk in second.system.disks)
+
+
+def test_crafted_proc_values_and_rates(system_collector: SystemCollector, fake_proc: Path) -> None:
+    first = Sample(timestamp=0.0)
+    system_collector.update(first)
+    assert first.system is not None
+    assert (first.system.hostname, first.system.boot_id, first.system.uptime_seconds) == ("crafted-host", "crafted-boot", 12345.67)
+    assert first.system.cpu.model == "Crafted CPU @ 3.00GHz" and first.system.cpu.frequency_mhz == 3000.0
+    assert (first.system.cpu.load1, first.system.memory.total_bytes) == (1.5, 16_000_000 * 1024)
+    assert [d.device for d in first.system.disks] == ["sda"]  # loop devices skipped
+    assert [n.interface for n in first.system.networks] == ["eth0"]  # loopback skipped
+    (fake_proc / "stat").write_text(_stat(175, 125))  # 75 busy of 100 elapsed ticks
+    (fake_proc / "diskstats").write_text(_diskstats(3000))
+    (fake_proc / "net/dev").write_text(_net_dev(5000))
+    second = Sample(timestamp=1.0)
+    system_collector.update(second)
+    assert second.system is not None
+    assert second.system.cpu.utilization_percent == pytest.approx(75.0)
+    assert second.system.cpu.per_core_utilization_percent == [pytest.approx(75.0)]
+    assert second.system.disks[0].read_bytes_per_second is not None and second.system.disks[0].read_bytes_per_second > 0
+    assert second.system.networks[0].rx_bytes_per_second is not None and second.system.networks[0].rx_bytes_per_second > 0
+
+
+def test_counter_reset_and_disk_that_appears_or_vanishes(system_collector: SystemCollector, fake_proc: Path) -> None:
+    system_collector.update(Sample(timestamp=0.0))
+    (fake_proc / "net/dev").write_text(_net_dev(10))  # counter went backwards: NIC reset or 32-bit wrap
+    (fake_proc / "diskstats").write_text(_diskstats(2000, extra_disk=True))
+    second = Sample(timestamp=1.0)
+    system_collector.update(second)
+    assert second.system is not None
+    assert second.system.networks[0].rx_bytes_per_second is None
+    by_name = {disk.device: disk for disk in second.system.disks}
+    assert by_name["nvme0n1"].read_bytes_per_second is None  # new disk: no rate yet
+    assert by_name["sda"].read_bytes_per_second is not None
+    (fake_proc / "diskstats").write_text(_diskstats(2500))  # nvme0n1 vanished
+    third = Sample(timestamp=2.0)
+    system_collector.update(third)
+    assert third.system is not None and [disk.device for disk in third.system.disks] == ["sda"]
+
+
+def test_missing_optional_files_degrade_and_missing_required_fail(system_collector: SystemCollector, fake_proc: Path) -> None:
+    (fake_proc / "diskstats").unlink()
+    (fake_proc / "net/dev").unlink()
+    (fake_proc / "sys/kernel/random/boot_id").unlink()
+    sample = Sample(timestamp=0.0)
+    system_collector.update(sample)
+    assert sample.system is not None and sample.system.disks == [] and sample.system.networks == [] and sample.system.boot_id is None
+    (fake_proc / "loadavg").unlink()
+    status = run_collectors([system_collector]).collectors[0]
+    assert status.state is CollectorState.FAILED and "loadavg" in (status.reason or "")
+
+
+def test_rate_helper() -> None:
+    assert rate(150, 100, 5) == 10
+    assert rate(50, 100, 5) is None and rate(1, None, 5) is None and rate(2, 1, 0) is None
+
+
+# --- PSI ---------------------------------------------------------------------------
+
+
+def test_real_psi_or_a_clear_reason() -> None:
+    sample = run_collectors([PressureCollector(CollectorContext())])
+    status = sample.collectors[0]
+    if Path("/proc/pressure/cpu").exists():
+        assert status.state is CollectorState.OK and sample.pressure is not None and sample.pressure.cpu is not None
+    else:
+        assert status.state is CollectorState.UNAVAILABLE and (status.reason or "").startswith("PSI not available")
+
+
+def test_psi_absent_is_unavailable(tmp_path: Path) -> None:
+    status = run_collectors([PressureCollector(CollectorContext(host_proc=tmp_path))]).collectors[0]
+    assert status.state is CollectorState.UNAVAILABLE and (status.reason or "").startswith("PSI not available: ")
+
+
+def test_psi_partial_and_old_kernel_cpu_without_full(tmp_path: Path) -> None:
+    (tmp_path / "pressure").mkdir()
+    (tmp_path / "pressure/cpu").write_text("some avg10=1.50 avg60=0.50 avg300=0.10 total=123456\n")
+    sample = run_collectors([PressureCollector(CollectorContext(host_proc=tmp_path))])
+    assert sample.pressure is not None and sample.pressure.cpu is not None
+    assert sample.pressure.cpu.full is None and sample.pressure.cpu.some.total_microseconds == 123456
+    assert sample.pressure.memory is None and sample.pressure.io is None
+
+
+def test_psi_garbage_is_a_failure_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pressure").mkdir()
+    (tmp_path / "pressure/io").write_text("some avg10=x\n")
+    status = run_collectors([PressureCollector(CollectorContext(host_proc=tmp_path))]).collectors[0]
+    assert status.state is CollectorState.FAILED and "pressure/io line 1" in (status.reason or "")
+    with pytest.raises(PressureFormatError, match="no 'some' line"):
+        parse_pressure("full avg10=0 avg60=0 avg300=0 total=0\n")
