@@ -4,7 +4,9 @@ The report handler never waits for the LLM. A node's latest analysis is
 queued (one slot per node, so a slow provider holds no backlog); the worker
 asks the insight service and writes the answer into `status.insight` of the
 node's recommendations under its own field manager. A node whose findings
-have the same fingerprint as the last one written costs no call and no write.
+have the same fingerprint as the last one written costs no call and no write;
+a changed set waits for the service's debounce unless a finding is new or
+more severe (see `resource_agent.llm.budget.Debouncer`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class InsightWorker:
         node = analysis.node_name
         if not analysis.findings or self._written.get(node) == fingerprint(node, analysis.findings):
             return
+        if not self._service.due(node, analysis.findings):
+            return
         self._pending[node] = (summary, analysis)
         task = self._tasks.get(node)
         if task is None or task.done():
@@ -60,3 +64,4 @@ class InsightWorker:
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self._service.close()
