@@ -27,6 +27,8 @@ from resource_agent.api.resources import (
     VERSION,
 )
 from resource_agent.api.summary import NodeSummary
+from resource_agent.kube.config import load_api_client
+from resource_agent.node_agent.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -152,3 +154,10 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, ApiException):
         return f"HTTP {exc.status} {exc.reason}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def attach_report_writer(agent: Agent, kubeconfig: str | None = None) -> ReportWriter:
+    """Start a writer for the agent's node and hand it every summary the agent reports."""
+    writer = ReportWriter(load_api_client(kubeconfig)).start()
+    agent.add_listener(writer.offer)
+    return writer

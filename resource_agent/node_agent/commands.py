@@ -91,6 +91,8 @@ def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> N
 @click.option("--report-interval", type=DURATION, help="Time between summary reports (default 60s).")
 @click.option("--listen", help="HTTP address for /metrics, /healthz, /readyz, /report (default 0.0.0.0:9400).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option("--report/--no-report", default=False, show_default=True, help="Write the summary to this node's ResourceReport.")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), help="Kubeconfig for --report (default: in-cluster, else $KUBECONFIG).")
 @collector_options
 def agent(
     interval: float | None,
@@ -98,6 +100,8 @@ def agent(
     report_interval: float | None,
     listen: str | None,
     log_level: str,
+    report: bool,
+    kubeconfig: str | None,
     context: CollectorContext,
     enabled: dict[str, bool],
     config: AgentConfig,
@@ -116,7 +120,14 @@ def agent(
     except (OSError, ValueError) as exc:
         node_agent.sampler.close()
         raise click.ClickException(f"cannot listen: {exc}") from exc
+    writer = None
+    if report:
+        from resource_agent.kube.reporter import attach_report_writer  # kubernetes only on this path
+
+        writer = attach_report_writer(node_agent, kubeconfig)
     run_until_signalled(node_agent, server)
+    if writer is not None:
+        writer.stop()
 
 
 def run_until_signalled(node_agent: Agent, server: Any) -> None:
