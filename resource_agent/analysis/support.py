@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from resource_agent.analysis.registry import RULES
 from resource_agent.api.findings import (
     Action,
     ActionType,
@@ -116,8 +117,6 @@ def make_finding(
     sensitive: Iterable[tuple[str, str]] = (),
 ) -> Finding:
     """A finding of `rule_id`; the node name and target names are always listed as sensitive."""
-    from resource_agent.analysis.registry import RULES
-
     values = [("node", summary.node_name), *sensitive]
     if target.kind in (TargetKind.PROCESS, TargetKind.LMCACHE_INSTANCE):
         values.append(("name", target.name))
