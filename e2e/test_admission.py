@@ -36,6 +36,20 @@ def _crd_files() -> list[Path]:
     return files
 
 
+def wait_established(cluster: ClusterHandle, crd: str, timeout: float = 60.0) -> None:
+    """Poll the CRD until its Established condition is True."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = cluster.kubectl("get", "crd", crd, "-o", "json", check=False)
+        if result.returncode == 0:
+            conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"CRD {crd} not Established after {timeout:.0f}s: {result.stderr}")
+        time.sleep(0.2)
+
+
 @dataclass
 class Setup:
     namespace: str
@@ -79,7 +93,7 @@ def setup(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> I
     node_a, node_b = f"gpu-adm-{suffix}-a", f"gpu-adm-{suffix}-b"
     for path in crd_files:
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/resourcereports.resource.optiinfra.io")
+    wait_established(cluster, "resourcereports.resource.optiinfra.io")
     cluster.kubectl("create", "namespace", namespace)
     show_only = [arg for path in POLICY_TEMPLATES for arg in ("--show-only", path)]
     manifest = template(cluster.helm_path, None, *show_only, release=release, namespace=namespace)
@@ -165,7 +179,7 @@ def test_agent_token_writes_only_its_own_nodes_report(cluster: ClusterHandle, se
             _wait_policy_active(objects, setup.node_b)
 
             # The agent's own writer, with the token of the pod on node A, writes report A (object + status).
-            writer = ReportWriter(agent, interval_seconds=0.1, max_backoff_seconds=0.5).start()
+            writer = ReportWriter(agent, max_backoff_seconds=0.5).start()
             try:
                 writer.offer(_summary(setup.node_a))
                 deadline = time.monotonic() + 30
@@ -235,25 +249,14 @@ def test_token_without_node_claim_is_denied(cluster: ClusterHandle, setup: Setup
 
 def test_policy_leaves_other_users_alone(cluster: ClusterHandle, setup: Setup) -> None:
     """The admin (not the agent's ServiceAccount) is not matched: it may write any report."""
-    from kubernetes.client import CustomObjectsApi
-
-    with cluster.api_client() as admin:
-        created = _apply_report(CustomObjectsApi(admin), setup.node_b, dry_run=True)
-        assert created["metadata"]["name"] == setup.node_b
-
-
-def test_rbac_denies_what_the_agent_does_not_need(cluster: ClusterHandle, setup: Setup) -> None:
-    subject = f"--as=system:serviceaccount:{setup.namespace}:{setup.service_account}"
-    allowed = {
-        ("create", "resourcereports.resource.optiinfra.io"): "yes",
-        ("patch", "resourcereports.resource.optiinfra.io", "--subresource=status"): "yes",
-        ("get", "nodes"): "yes",
-        ("list", "pods"): "yes",
-        ("delete", "resourcereports.resource.optiinfra.io"): "no",
-        ("list", "resourcereports.resource.optiinfra.io"): "no",
-        ("get", "secrets"): "no",
-        ("create", "resourcerecommendations.resource.optiinfra.io"): "no",
+    report = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ResourceReport",
+        "metadata": {"name": setup.node_b},
+        "spec": {"nodeName": setup.node_b},
     }
-    for args, expected in allowed.items():
-        result = cluster.kubectl("auth", "can-i", *args, subject, check=False)
-        assert result.stdout.strip() == expected, (args, result.stdout, result.stderr)
+    result = cluster.kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", input=json.dumps(report), check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(server dry run)" in result.stdout
