@@ -113,9 +113,9 @@ def dashboard() -> dict[str, Any]:
         unit="percentunit",
     )
     add(
-        "Pressure stall (some, avg10)",
+        "Pressure stall (some, 60s)",
         "timeseries",
-        [(f"resource_agent_pressure_some_ratio{{{NODE}}}", "{{node}} {{resource}}")],
+        [(f'resource_agent_pressure_stall_ratio{{{NODE}, kind="some", window="60s"}}', "{{node}} {{resource}}")],
         (16, 6, 8, 7),
         unit="percentunit",
         description="Linux PSI: share of time some task stalled on CPU, memory or I/O.",
@@ -161,8 +161,21 @@ def dashboard() -> dict[str, Any]:
     )
 
     panels.append(_row(next(ids), "LMCache", 37))
-    add("KV cache hit rate", "timeseries", [(f"resource_agent_lmcache_hit_ratio{{{NODE}}}", "{{node}} {{instance}}")], (0, 38, 8, 8), unit="percentunit")
-    add("Local cache usage", "timeseries", [(f"resource_agent_lmcache_local_cache_usage_bytes{{{NODE}}}", "{{node}} {{instance}}")], (8, 38, 8, 8), unit="bytes")
+    add(
+        "KV cache hit rate",
+        "timeseries",
+        [
+            (
+                f"sum by (node, instance) (rate(resource_agent_lmcache_hit_tokens_total{{{NODE}}}[$__rate_interval]))"
+                f" / sum by (node, instance) (rate(resource_agent_lmcache_requested_tokens_total{{{NODE}}}[$__rate_interval]))",
+                "{{node}} {{instance}}",
+            )
+        ],
+        (0, 38, 8, 8),
+        unit="percentunit",
+        description="Share of requested tokens served from the cache.",
+    )
+    add("Local CPU cache usage", "timeseries", [(f"resource_agent_lmcache_local_cpu_usage_bytes{{{NODE}}}", "{{node}} {{instance}}")], (8, 38, 8, 8), unit="bytes")
     add(
         "Instances reachable",
         "timeseries",
@@ -175,13 +188,20 @@ def dashboard() -> dict[str, Any]:
         "Recommendations by severity",
         "timeseries",
         [('sum by (severity) (resource_agent_operator_recommendations{phase="Open"})', "{{severity}}")],
-        (0, 47, 12, 8),
+        (0, 47, 8, 8),
+    )
+    add(
+        "Node health score",
+        "timeseries",
+        [(f"resource_agent_operator_node_health_score{{{NODE}}}", "{{node}}")],
+        (8, 47, 8, 8),
+        description="The operator's health score per node (100 = no findings).",
     )
     add(
         "Reconciles",
         "timeseries",
-        [("sum by (result) (rate(resource_agent_operator_reconciles_total[$__rate_interval]))", "{{result}}")],
-        (12, 47, 12, 8),
+        [("sum by (outcome) (rate(resource_agent_operator_reconciles_total[$__rate_interval]))", "{{outcome}}")],
+        (16, 47, 8, 8),
         unit="ops",
     )
 
