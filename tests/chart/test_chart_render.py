@@ -332,6 +332,7 @@ def test_components_can_be_turned_off(helm: Path) -> None:
     assert find(docs, "Deployment")
     docs = documents(template(helm, {"operator.enabled": False}))
     assert not find(docs, "Deployment") and not find(docs, "ClusterKopfPeering") and not find(docs, "Pod")
+    assert not find(documents(template(helm, {"test.enabled": False})), "Pod")
     docs = documents(template(helm, {"nodeBoundReports.enabled": False, "rbac.create": False}))
     assert not find(docs, "ValidatingAdmissionPolicy") and not find(docs, "ClusterRole")
 
