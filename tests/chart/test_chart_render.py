@@ -390,3 +390,25 @@ def test_helm_test_hook_uses_the_operators_service_account(default_docs: list[di
     assert "crd/resourcereports.resource.optiinfra.io" in commands[0]
     assert commands[1] == ["kubectl", "get", "resourcerecommendations.resource.optiinfra.io"]
     assert pod["spec"]["containers"][0]["image"] == "registry.k8s.io/kubectl:v1.33.1"
+
+
+@pytest.mark.parametrize(("kind", "name"), [("DaemonSet", AGENT), ("Deployment", OPERATOR)])
+def test_rendered_args_parse_with_the_real_cli(helm: Path, tmp_path: Path, kind: str, name: str) -> None:
+    """The flags the chart passes are the ones `resource-agent agent|operator` accept."""
+    import click
+
+    from resource_agent.cli import main
+
+    docs = documents(template(helm, {"agent.hostPID": True}))
+    workload = one(docs, kind, name)
+    args = workload["spec"]["template"]["spec"]["containers"][0]["args"]
+    # Files the pod gets from its ConfigMap, written here so path checks see them.
+    config_map = one(docs, "ConfigMap", name)
+    for key, content in config_map["data"].items():
+        (tmp_path / key).write_text(content)
+    args = [a.replace("/etc/resource-agent/", f"{tmp_path}/") for a in args]
+    with click.Context(main) as parent:
+        command = main.get_command(parent, args[0])
+        assert command is not None and "not available" not in (command.help or "")
+        ctx = command.make_context(args[0], args[1:], parent=parent)
+    assert ctx.params, args
