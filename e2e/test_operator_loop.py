@@ -234,10 +234,19 @@ def _writes(process: ManagedProcess) -> float:
                if line.startswith("resource_agent_operator_api_requests_total{"))
 
 
+def _reachable(process: ManagedProcess) -> bool:
+    try:
+        _writes(process)
+    except OSError:
+        return False
+    return True
+
+
 def test_two_replicas_do_not_fight(loop: Loop) -> None:
     active = loop.operators[-1]
     standby = loop.start_operator(name="operator-standby", priority=10)
-    wait_until(lambda: "pause" in standby.tail(200).lower() or _writes(standby) > 0, 30, what="standby to see its peer")
+    wait_until(lambda: _reachable(standby), 30, what="the standby's metrics endpoint")
+    time.sleep(5)  # the standby reads the peering object and its peer's higher priority
     start_active, start_standby = _writes(active), _writes(standby)
     loop.agents["b"].stop()
     loop.start_agent("b", "healthy-busy")  # a change both replicas see
