@@ -5,6 +5,7 @@ Neither imports kopf or the Kubernetes client.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from resource_agent.analysis.engine import analyze as analyze_summary
 from resource_agent.analysis.policy import Policy, PolicyError
 from resource_agent.analysis.render import FORMATS, render
+from resource_agent.api.findings import Analysis
+from resource_agent.api.insight import Insight
 from resource_agent.api.samples import Sample
+from resource_agent.api.summary import NodeSummary
 from resource_agent.node_agent.collectors.base import CollectorContext
 from resource_agent.node_agent.options import DURATION, collector_options
 from resource_agent.node_agent.sampler import Sampler
@@ -39,12 +43,50 @@ def load_policy(path: Path | None) -> Policy:
         raise InputError(str(exc)) from None
 
 
-def _report(samples: list[Sample], node_name: str, policy: Policy, output_format: str) -> None:
+def _report(
+    samples: list[Sample], node_name: str, policy: Policy, output_format: str, llm: bool, llm_config: Path | None
+) -> None:
     try:
         summary = summarize(samples, node_name)
     except SummaryError as exc:
         raise InputError(str(exc)) from None
-    render(summary, analyze_summary(summary, policy), output_format, Console(soft_wrap=output_format != "table"))
+    analysis = analyze_summary(summary, policy)
+    insight = explain(summary, analysis, llm_config) if llm else None
+    render(summary, analysis, output_format, Console(soft_wrap=output_format != "table"), insight)
+
+
+def explain(summary: NodeSummary, analysis: Analysis, llm_config: Path | None) -> Insight | None:
+    """The same LLM workflow the operator uses (redaction, validation, retry once), run once here."""
+    from prometheus_client import CollectorRegistry
+
+    from resource_agent.llm.service import build_insight_service
+    from resource_agent.llm.settings import load_llm_settings
+
+    stderr = Console(stderr=True)
+    try:
+        service = build_insight_service(load_llm_settings(llm_config), CollectorRegistry())
+    except ValueError as exc:
+        raise InputError(f"--llm: invalid LLM settings: {exc}") from None
+    if service is None:
+        raise InputError(
+            "--llm: no LLM provider configured: set RESOURCE_AGENT_LLM_PROVIDER (groq with GROQ_API_KEY, "
+            "or openai-compatible with RESOURCE_AGENT_LLM_BASE_URL and _MODEL), or pass --llm-config (docs/llm.md)"
+        )
+    if not analysis.findings:
+        stderr.print("nothing to explain: no findings")
+        return None
+
+    async def ask() -> Insight | None:
+        try:
+            return await service.explain(summary.node_name, analysis.findings, summary)
+        finally:
+            await service.close()
+
+    with stderr.status("asking the LLM..."):
+        insight = asyncio.run(ask())
+    if insight is None:
+        stderr.print("[yellow]the LLM gave no usable answer; the rule-based results stand on their own[/]")
+    return insight
 
 
 def take_samples(sampler: Sampler, duration: float, interval: float, progress: Progress) -> list[Sample]:
@@ -70,11 +112,17 @@ _format_option = click.option("--format", "output_format", type=click.Choice(FOR
 _policy_option = click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), help="Analysis policy YAML (docs/policy.md).")
 
 
+def _llm_options(command: Any) -> Any:
+    command = click.option("--llm-config", type=click.Path(dir_okay=False, path_type=Path), help="LLM settings YAML (env vars win; docs/llm.md).")(command)
+    return click.option("--llm", is_flag=True, help="Explain the findings with the configured LLM.")(command)
+
+
 @click.command()
 @click.option("--duration", type=DURATION, default="30s", show_default=True, help="How long to sample (30s, 5m, 1h).")
 @click.option("--interval", type=DURATION, default="1s", show_default=True, help="Time between samples.")
 @_format_option
 @_policy_option
+@_llm_options
 @collector_options
 def scan(
     context: CollectorContext,
@@ -84,6 +132,8 @@ def scan(
     interval: float,
     output_format: str,
     policy_file: Path | None,
+    llm: bool,
+    llm_config: Path | None,
 ) -> None:
     """Sample this machine, then print its summary, scores and ranked recommendations."""
     if interval > duration:
@@ -93,15 +143,19 @@ def scan(
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn())
     with Sampler(context, enabled) as sampler, Progress(*columns, console=stderr, transient=True) as progress:
         samples = take_samples(sampler, duration, interval, progress)
-    _report(samples, context.node_name or "localhost", policy, output_format)
+    _report(samples, context.node_name or "localhost", policy, output_format, llm, llm_config)
 
 
 @click.command()
 @click.option("--input", "input_file", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON Lines recording (resource-agent collect --record).")
 @_format_option
 @_policy_option
+@_llm_options
 @click.option("--node-name", help="Node name to report (default: the recorded hostname).")
-def analyze(input_file: Path, output_format: str, policy_file: Path | None, node_name: str | None) -> None:
+def analyze(
+    input_file: Path, output_format: str, policy_file: Path | None, llm: bool, llm_config: Path | None,
+    node_name: str | None,
+) -> None:
     """Analyse a recording: summary, scores and ranked recommendations."""
     from resource_agent.node_agent.recording import RecordingError, read_recording
 
@@ -111,4 +165,4 @@ def analyze(input_file: Path, output_format: str, policy_file: Path | None, node
     except RecordingError as exc:
         raise InputError(str(exc)) from None
     recorded = next((sample.system.hostname for sample in reversed(samples) if sample.system), None)
-    _report(samples, node_name or recorded or input_file.stem, policy, output_format)
+    _report(samples, node_name or recorded or input_file.stem, policy, output_format, llm, llm_config)

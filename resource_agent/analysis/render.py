@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from resource_agent.api.findings import Analysis, Finding, Severity
+from resource_agent.api.insight import Insight
 from resource_agent.api.samples import CollectorState
 from resource_agent.api.summary import NodeSummary, Stat
 
@@ -19,23 +20,30 @@ SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Sev
 GIB = 1024**3
 
 
-def document(summary: NodeSummary, analysis: Analysis) -> dict[str, Any]:
-    """The machine-readable result: {summary, scores, findings}, camelCase as on the wire."""
-    return {
+def document(summary: NodeSummary, analysis: Analysis, insight: Insight | None = None) -> dict[str, Any]:
+    """The machine-readable result: {summary, scores, findings[, insight]}, camelCase as on the wire."""
+    result = {
         "summary": summary.to_wire(),
         "scores": analysis.scores.to_wire(),
         "findings": [finding.to_wire() for finding in analysis.findings],
     }
+    if insight is not None:
+        result["insight"] = insight.to_wire()
+    return result
 
 
-def render(summary: NodeSummary, analysis: Analysis, output_format: str, console: Console) -> None:
+def render(
+    summary: NodeSummary, analysis: Analysis, output_format: str, console: Console, insight: Insight | None = None
+) -> None:
     if output_format == "json":
-        console.print_json(json.dumps(document(summary, analysis)), highlight=False)
+        console.print_json(json.dumps(document(summary, analysis, insight)), highlight=False)
     elif output_format == "yaml":
-        console.out(yaml.safe_dump(document(summary, analysis), sort_keys=False), highlight=False, end="")
+        console.out(yaml.safe_dump(document(summary, analysis, insight), sort_keys=False), highlight=False, end="")
     elif output_format == "table":
         for table in tables(summary, analysis):
             console.print(table)
+        if insight is not None:
+            console.print(_insight(insight))
     else:
         raise ValueError(f"unknown format {output_format!r} (choose from {', '.join(FORMATS)})")
 
@@ -44,6 +52,19 @@ def tables(summary: NodeSummary, analysis: Analysis) -> list[Table]:
     """The table view, in reading order; sections with nothing to show are left out."""
     candidates = [_node(summary), _host(summary), _gpus(summary), _caches(summary), _scores(analysis), _findings(analysis)]
     return [table for table in candidates if table is not None]
+
+
+def _insight(insight: Insight) -> Table:
+    table = Table(title=f"LLM insight ({insight.model}, priority {insight.priority}/5)", show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("summary", insight.summary)
+    table.add_row("steps", "\n".join(f"{i}. {step}" for i, step in enumerate(insight.steps, 1)))
+    table.add_row("impact", insight.expected_impact)
+    if insight.risks:
+        table.add_row("risks", "\n".join(f"- {risk}" for risk in insight.risks))
+    table.add_row("confidence", f"{insight.confidence:.0%}")
+    return table
 
 
 def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
