@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from e2e.providers import ClusterHandle
+from resource_agent.demo.stack import wait_until
 from e2e.tokens import pod_bound_token, token_kubeconfig
 from resource_agent.devcluster.nodes import NodeSpec
 from tests.chart.chart_render import CHART, CRDS, RELEASE, documents, one, set_args, template
@@ -42,14 +42,7 @@ class Release:
 
 
 def _wait(predicate: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.5)
+    return wait_until(predicate, timeout, what=what)
 
 
 def _pods(cluster: ClusterHandle, namespace: str, selector: str) -> list[dict[str, Any]]:

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import click
 
+from resource_agent.node_agent.options import DURATION
+
 DEFAULT_SCENARIOS = ("idle-gpu-holding-memory", "thermal-throttle", "ecc-xid-failing", "healthy-busy")
 
 
 @click.command("demo")
 @click.option("--scenario", "scenarios", multiple=True, help=f"Scenario per node (repeatable; default: {', '.join(DEFAULT_SCENARIOS)}).")
-@click.option("--duration", default="0", help="Stop after this long (e.g. 90s); 0 runs until Ctrl-C.")
+@click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 90s); default: until Ctrl-C.")
 @click.option("--refresh", default=2.0, show_default=True, help="Seconds between table refreshes.")
-def demo(scenarios: tuple[str, ...], duration: str, refresh: float) -> None:
+def demo(scenarios: tuple[str, ...], duration: float | None, refresh: float) -> None:
     """Simulated GPU nodes, agents and the operator on a local control plane."""
     from rich.console import Console
     from rich.live import Live
@@ -32,14 +34,13 @@ def demo(scenarios: tuple[str, ...], duration: str, refresh: float) -> None:
     from resource_agent.devcluster.local import LocalCluster
     from resource_agent.devcluster.nodes import NodeSpec, add_nodes
     from resource_agent.scenarios import list_scenarios
-    from resource_agent.units import parse_duration
 
     chosen = scenarios or DEFAULT_SCENARIOS
     unknown = sorted(set(chosen) - set(list_scenarios()))
     if unknown:
         raise click.BadParameter(f"unknown scenario(s) {unknown}; choose from {list_scenarios()}")
     console = Console(stderr=True)
-    deadline = time.monotonic() + parse_duration(duration) if parse_duration(duration) > 0 else None
+    deadline = time.monotonic() + duration if duration else None
     state = Path(tempfile.mkdtemp(prefix="resource-agent-demo-"))
     processes = []
     with console.status("starting the local control plane...") as status, LocalCluster(state_dir=state / "cluster") as cluster:
