@@ -1,5 +1,5 @@
 import pytest
-from analysis_builders import GIB, fired, lmcache, node, st
+from tests.analysis.analysis_builders import GIB, fired, lmcache, node, st
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import cache as rules

@@ -1,4 +1,4 @@
-from analysis_builders import gpu, lmcache, node, st
+from tests.analysis.analysis_builders import gpu, lmcache, node, st
 
 from resource_agent.analysis.engine import analyze, window_is_sustained
 from resource_agent.analysis.policy import Policy

@@ -1,4 +1,4 @@
-from analysis_builders import fired, gpu, node, st
+from tests.analysis.analysis_builders import fired, gpu, node, st
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import gpu_health as rules

@@ -1,4 +1,4 @@
-from analysis_builders import GIB, fired, gpu, node, psi, st
+from tests.analysis.analysis_builders import GIB, fired, gpu, node, psi, st
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import host as rules

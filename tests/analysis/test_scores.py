@@ -1,4 +1,4 @@
-from analysis_builders import gpu, node, st
+from tests.analysis.analysis_builders import gpu, node, st
 from hypothesis import given
 from hypothesis import strategies as st_
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chart_render import helm_binary
+from tests.chart.chart_render import helm_binary
 
 
 @pytest.fixture(scope="session")

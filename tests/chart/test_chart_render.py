@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_render import (
+from tests.chart.chart_render import (
     CHART,
     NAMESPACE,
     RELEASE,

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from agent_samples import sample as built_sample
+from tests.node_agent.agent_samples import sample as built_sample
 
 from resource_agent.api.samples import Sample
 from resource_agent.api.summary import NodeSummary

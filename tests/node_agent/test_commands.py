@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from agent_samples import sample
+from tests.node_agent.agent_samples import sample
 from click.testing import CliRunner
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families

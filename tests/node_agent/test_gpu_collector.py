@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pynvml
 import pytest
-from fake_nvml import FakeGpu, FakeNvml
+from tests.node_agent.fake_nvml import FakeGpu, FakeNvml
 
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent.collectors.base import CollectorContext, CollectorUnavailable, run_collectors

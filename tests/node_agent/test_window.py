@@ -6,7 +6,7 @@ import time
 import tracemalloc
 
 import pytest
-from agent_samples import GIB, gpu_device, lmcache_instance, sample, system
+from tests.node_agent.agent_samples import GIB, gpu_device, lmcache_instance, sample, system
 from hypothesis import given
 from hypothesis import strategies as st
 
