@@ -145,6 +145,6 @@ def test_clock_event_reason_bitmask_decoding() -> None:
 
 
 def _system():  # type: ignore[no-untyped-def]
-    from agent_samples import system
+    from tests.node_agent.agent_samples import system
 
     return system(0)
