@@ -187,6 +187,15 @@ def test_kubectl_shows_the_columns(loop: Loop) -> None:
     assert "ACTION" in wide and "resourcereport" in wide
 
 
+def test_operator_records_events_with_its_own_service_account(loop: Loop) -> None:
+    events = loop.cluster.kubectl(
+        "get", "events", "-n", "default", "--field-selector=reason=RecommendationCreated",
+        "-o", "jsonpath={range .items[*]}{.involvedObject.name}{'\\n'}{end}",
+    ).stdout.split()
+    created = {r["metadata"]["name"] for key in SCENARIOS for r in loop.recommendations(key)}
+    assert created <= set(events), created - set(events)
+
+
 def test_reports_are_written_by_the_agents_own_field_manager(loop: Loop) -> None:
     reports = {r["metadata"]["name"]: r for r in loop.objects("resourcereports")}
     for node in loop.nodes.values():
