@@ -225,17 +225,10 @@ class Operator:
             active=True, decision=decision, snooze_until=snooze, action_type=upsert.spec.action.type,
             apply_result=_apply_result(previous), now=now,
         )
-        status = RecommendationStatus(
-            phase=phase.phase,
-            message=phase.message,
-            decision=decision,
-            conditions=_conditions(previous, phase.phase, phase.message, now),
-            first_seen=previous.get("firstSeen") or rfc3339(now),
-            last_seen=rfc3339(now),
-            observed_generation=created.get("metadata", {}).get("generation"),
-            apply_result=_apply_result(previous),
+        await self._write_status(
+            upsert.name, previous, decision, phase.phase, phase.message, _apply_result(previous), now,
+            _generation(created), last_seen=now,
         )
-        await self.store.apply_status(upsert.name, status)
         if upsert.created:
             await self.store.event(created, "Normal", "RecommendationCreated", finding.summary)
             logger.info("created %s: %s", upsert.name, finding.summary)
@@ -257,18 +250,10 @@ class Operator:
 
     async def _resolve(self, entry: IndexedRecommendation, now: datetime, logger: logging.Logger) -> None:
         previous = dict(entry.status)
-        status = RecommendationStatus(
-            phase=Phase.RESOLVED,
-            message="The condition cleared in the latest report.",
-            decision=entry.decision,
-            conditions=_conditions(previous, Phase.RESOLVED, "The condition cleared.", now),
-            first_seen=previous.get("firstSeen") or rfc3339(now),
-            last_seen=previous.get("lastSeen") or rfc3339(now),
-            resolved_at=rfc3339(now),
-            observed_generation=previous.get("observedGeneration"),
-            apply_result=_apply_result(previous),
+        result = await self._write_status(
+            entry.existing.name, previous, entry.decision, Phase.RESOLVED, "The condition cleared in the latest report.",
+            _apply_result(previous), now, previous.get("observedGeneration"), resolved_at=now,
         )
-        result = await self.store.apply_status(entry.existing.name, status)
         await self.store.event(result, "Normal", "RecommendationResolved", "The condition cleared.")
         logger.info("resolved %s", entry.existing.name)
 
@@ -316,20 +301,26 @@ class Operator:
 
     async def _write_status(
         self, name: str, previous: dict[str, Any], decision: Decision, phase: Phase, message: str,
-        apply_result: ApplyResult | None, now: datetime, generation: int | None,
-    ) -> None:
+        apply_result: ApplyResult | None, now: datetime, generation: int | None, *,
+        last_seen: datetime | None = None, resolved_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Apply the whole operator-owned status, carrying over what `previous` knew."""
+        if phase is Phase.RESOLVED and resolved_at is None:
+            kept = previous.get("resolvedAt")
+        else:
+            kept = rfc3339(resolved_at) if resolved_at else None
         status = RecommendationStatus(
             phase=phase,
             message=message,
             decision=decision,
             conditions=_conditions(previous, phase, message, now),
             first_seen=previous.get("firstSeen") or rfc3339(now),
-            last_seen=previous.get("lastSeen") or rfc3339(now),
-            resolved_at=previous.get("resolvedAt") if phase is Phase.RESOLVED else None,
+            last_seen=rfc3339(last_seen) if last_seen else previous.get("lastSeen") or rfc3339(now),
+            resolved_at=kept,
             observed_generation=generation,
             apply_result=apply_result,
         )
-        await self.store.apply_status(name, status)
+        return await self.store.apply_status(name, status)
 
     # --- metrics -------------------------------------------------------------------------
 
