@@ -210,6 +210,11 @@ class LMCacheInstanceSample(ApiModel):
     remote_errors_total: float | None = None
     retrieve_requests_total: float | None = None
     store_requests_total: float | None = None
+    # the parts of remote_errors_total, each summed over ranks; None when LMCache does not expose it
+    remote_get_failures_total: float | None = None  # lmcache:get_blocking_failed_count
+    remote_put_failures_total: float | None = None  # lmcache:put_failed_count
+    remote_ping_errors_total: float | None = None
+    remote_ping_successes_total: float | None = None
     # gauges
     local_cpu_usage_bytes: float | None = None
     local_disk_usage_bytes: float | None = None
@@ -224,6 +229,8 @@ class LMCacheInstanceSample(ApiModel):
     local_cpu_enabled: bool | None = None
     remote_backend: str | None = None  # scheme only, e.g. "redis", never the URL with credentials
     kv_bytes_per_token: float | None = None
+    blocking_timeout_seconds: float | None = None  # /conf blocking_timeout_secs (runtime-effective)
+    worker_ranks: int | None = None  # worker processes (role, worker_id) seen in /metrics
 
 
 class LMCacheSample(ApiModel):

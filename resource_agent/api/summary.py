@@ -206,6 +206,13 @@ class LMCacheInstanceSummary(ApiModel):
     lookup_hits: float = 0.0
     evictions: float = 0.0
     remote_errors: float = 0.0
+    # parts of remote_errors (increases over the window); None when LMCache does not expose the series
+    # blocking gets that failed (timed out, raised or came back empty) since blocking_timeout_secs took its
+    # latest value in the window: a change of the timeout is judged on what happened after it
+    remote_get_failures: float | None = None
+    remote_put_failures: float | None = None
+    remote_ping_errors: float | None = None
+    remote_ping_successes: float | None = None
     token_hit_rate: float | None = None  # hit/requested over the window; None when nothing requested
     lookup_hit_rate: float | None = None
     local_cpu_usage_bytes: Stat | None = None
@@ -223,6 +230,8 @@ class LMCacheInstanceSummary(ApiModel):
     kv_bytes_per_token: float | None = None
     saved_prefill_tokens: float = 0.0  # tokens served from cache over the window
     saved_kv_bytes: float | None = None  # saved tokens x KV bytes per token, when known
+    blocking_timeout_seconds: float | None = None  # /conf blocking_timeout_secs, latest
+    worker_ranks: int | None = None  # worker processes; max_local_cpu_size is per process
 
 
 class LMCacheSection(ApiModel):

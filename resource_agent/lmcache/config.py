@@ -2,8 +2,8 @@
 
 `GET /conf` returns every `LMCacheEngineConfig` field, including `remote_url`
 (which may carry a password) and `extra_config` (storage credentials). Nothing
-from /conf leaves this module unredacted: a sample only gets sizes, a flag and
-the remote backend's scheme.
+from /conf leaves this module unredacted: a sample only gets sizes, a flag, the
+remote backend's scheme and the blocking timeout.
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ class ConfigFacts:
     max_local_disk_size_bytes: float | None = None
     local_cpu_enabled: bool | None = None
     remote_backend: str | None = None
+    blocking_timeout_seconds: float | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -126,8 +127,9 @@ def _number(value: Any) -> float | None:
 
 
 def config_facts(conf: Mapping[str, Any]) -> ConfigFacts:
-    """Sizes in bytes, the local CPU flag and the remote backend's scheme only."""
+    """Sizes in bytes, the local CPU flag, the remote backend's scheme and the blocking timeout only."""
     cpu_gb, disk_gb = _number(conf.get("max_local_cpu_size")), _number(conf.get("max_local_disk_size"))
+    timeout = _number(conf.get("blocking_timeout_secs"))
     remote = conf.get("remote_url")
     scheme = None
     if isinstance(remote, str) and remote:
@@ -138,6 +140,7 @@ def config_facts(conf: Mapping[str, Any]) -> ConfigFacts:
         max_local_disk_size_bytes=disk_gb * GIB if disk_gb is not None else None,
         local_cpu_enabled=to_bool(local_cpu) if local_cpu is not None else None,
         remote_backend=scheme,
+        blocking_timeout_seconds=timeout if timeout is not None and timeout > 0 else None,
     )
 
 

@@ -37,6 +37,14 @@ TOKEN_COUNTERS = {
 EVICTIONS = "local_cpu_evict_keys_count_total"
 REMOTE_ERRORS = ("remote_ping_errors_total", "put_failed_count", "get_blocking_failed_count")
 PING_COUNTERS = ("remote_ping_errors_total", "remote_ping_successes_total")
+# the parts of remote errors, kept apart too (totals key -> name), summed over ranks;
+# get_blocking_failed_count and put_failed_count are gauges of a process-lifetime count
+REMOTE_PARTS = {
+    "get_failures": "get_blocking_failed_count",
+    "put_failures": "put_failed_count",
+    "ping_errors": "remote_ping_errors_total",
+    "ping_successes": "remote_ping_successes_total",
+}
 LOCAL_CPU_USAGE = "local_cache_usage"
 LOCAL_DISK_USAGE = "local_storage_usage"
 PING_LATENCY_MS = "remote_ping_latency"
@@ -75,7 +83,7 @@ class Histogram:
 class Combined:
     """One instance's metrics, all ports and ranks combined; cumulative where the name says total."""
 
-    totals: dict[str, float] = field(default_factory=dict)  # keys of TOKEN_COUNTERS + "evictions", "remote_errors"
+    totals: dict[str, float] = field(default_factory=dict)  # keys of TOKEN_COUNTERS and REMOTE_PARTS, "evictions", "remote_errors"
     local_cpu_usage_bytes: float | None = None
     local_disk_usage_bytes: float | None = None
     remote_ping_seconds: float | None = None
@@ -136,6 +144,9 @@ def combine(ports: Iterable[PortMetrics]) -> Combined:
     errors = [value for name in REMOTE_ERRORS if (value := over_ranks(name, sum)) is not None]
     if errors:
         totals["remote_errors"] = sum(errors)
+    for key, name in REMOTE_PARTS.items():
+        if (value := over_ranks(name, sum)) is not None:
+            totals[key] = value
 
     pings = sum(over_ranks(name, sum) or 0.0 for name in PING_COUNTERS)
     latency_ms = over_ranks(PING_LATENCY_MS, max)

@@ -33,8 +33,10 @@ def instance_sample(scrape: InstanceScrape, previous: Histograms | None) -> tupl
 
     combined = combine(port.metrics for port in answered if port.metrics is not None)
     ranks = max(combined.worker_ranks, 1)
-    conf = next((port.conf for port in answered if port.conf), None)
-    facts = config_facts(conf) if conf else None
+    port_facts = [config_facts(port.conf) for port in answered if port.conf]
+    facts = port_facts[0] if port_facts else None
+    # every process has its own config: report the tightest timeout any of them runs with
+    timeouts = [value for fact in port_facts if (value := fact.blocking_timeout_seconds) is not None]
     per_rank_kv = next((kv for port in answered if port.inference_info and (kv := kv_bytes_per_token(port.inference_info))), None)
     previous = previous or {}
 
@@ -59,6 +61,10 @@ def instance_sample(scrape: InstanceScrape, previous: Histograms | None) -> tupl
         stored_tokens_total=totals.get("stored_tokens"),
         evictions_total=totals.get("evictions"),
         remote_errors_total=totals.get("remote_errors"),
+        remote_get_failures_total=totals.get("get_failures"),
+        remote_put_failures_total=totals.get("put_failures"),
+        remote_ping_errors_total=totals.get("ping_errors"),
+        remote_ping_successes_total=totals.get("ping_successes"),
         retrieve_requests_total=totals.get("retrieve_requests"),
         store_requests_total=totals.get("store_requests"),
         local_cpu_usage_bytes=combined.local_cpu_usage_bytes,
@@ -72,5 +78,7 @@ def instance_sample(scrape: InstanceScrape, previous: Histograms | None) -> tupl
         local_cpu_enabled=facts.local_cpu_enabled if facts else None,
         remote_backend=facts.remote_backend if facts else None,
         kv_bytes_per_token=scaled(per_rank_kv),
+        blocking_timeout_seconds=min(timeouts) if timeouts else None,
+        worker_ranks=combined.worker_ranks or None,
     )
     return sample, dict(combined.histograms)

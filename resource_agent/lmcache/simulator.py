@@ -6,7 +6,10 @@ worker N on `port + 1 + N`. Each serves:
 - `GET /metrics`: the exposition recorded from LMCache's own PrometheusLogger
   (tests/fixtures/lmcache, see scripts/lmcache-record-exposition) with the
   values of a profile that advance with time: `healthy`, `thrash` (low hit
-  rate, full cache, evictions, slow retrieves) or `unused` (no traffic);
+  rate, full cache, evictions, slow retrieves, ping errors), `unused` (traffic,
+  no hits), `idle` (no traffic) or `slow-remote` (remote gets take longer than
+  the default `blocking_timeout_secs`, so `get_blocking_failed_count` grows
+  while pings succeed, until `blocking_timeout_secs` is raised above them);
 - `POST /metrics/reset`: counters and histograms back to zero, like LMCache;
 - `GET /conf[?names=a,b]` and `POST /conf` with LMCache's semantics: a JSON
   object of key -> value, each converted by the key's env converter; unknown
@@ -16,6 +19,8 @@ worker N on `port + 1 + N`. Each serves:
 - `GET /inference_info`: the vLLM adapter's model and cache config.
 
 Faults for tests: `set_fault(port, "malformed" | "error" | "slow:<seconds>" | None)`.
+Every request is logged (`requests`: method, port, path; never a body), so a
+test can tell that nothing was ever posted to an instance.
 
     python -m resource_agent.lmcache.simulator --port 6999 --workers 2 --profile thrash
 """
@@ -51,13 +56,17 @@ class Profile:
     evictions_per_second: float  # evicted keys per rank
     retrieve_seconds: float
     store_seconds: float
-    remote_errors_per_second: float = 0.0
+    remote_errors_per_second: float = 0.0  # ping errors per rank
+    slow_gets_per_second: float = 0.0  # remote gets per rank that need `slow_get_seconds`
+    slow_get_seconds: float = 0.0  # they fail while the port's blocking_timeout_secs is below this
 
 
 PROFILES: dict[str, Profile] = {
     "healthy": Profile(20.0, 1500.0, 0.65, 0.55, 0.0, 0.015, 0.03),
     "thrash": Profile(25.0, 1500.0, 0.04, 0.995, 40.0, 0.25, 0.3, 0.2),
-    "unused": Profile(0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0),
+    "unused": Profile(10.0, 1500.0, 0.0, 0.3, 0.0, 0.01, 0.02),
+    "idle": Profile(0.0, 0.0, 0.0, 0.01, 0.0, 0.0, 0.0),
+    "slow-remote": Profile(20.0, 1500.0, 0.6, 0.5, 0.0, 0.03, 0.03, slow_gets_per_second=0.5, slow_get_seconds=15.0),
 }
 
 
@@ -118,6 +127,9 @@ class SimulatedInstance:
         self.started = clock()
         self.reset_at: dict[int, float] = {}
         self.faults: dict[int, str | None] = {}
+        self.requests: list[tuple[str, int, str]] = []  # (method, port, path), in order
+        self._get_failures: dict[int, float] = {}  # per port, integrated over time (the rate depends on the config)
+        self._ticked: dict[int, float] = {}  # elapsed seconds up to which _get_failures is integrated
         base = {name: default for name, (default, _) in CONFIG_DEFINITIONS.items()}
         base.update({"internal_api_server_enabled": True, "internal_api_server_host": host, "internal_api_server_port_start": port})
         base.update(conf or {})
@@ -137,6 +149,24 @@ class SimulatedInstance:
     def _elapsed(self, port: int) -> float:
         return max(self.clock() - self.reset_at.get(port, self.started), 0.0)
 
+    def _tick(self, port: int) -> float:
+        """Integrate the failed remote gets of `port` up to now with its current blocking_timeout_secs (hold the lock)."""
+        now, since = self._elapsed(port), self._ticked.get(port, 0.0)
+        p = self.profile
+        if p.slow_gets_per_second and float(self.configs[port]["blocking_timeout_secs"]) < p.slow_get_seconds:
+            self._get_failures[port] = self._get_failures.get(port, 0.0) + p.slow_gets_per_second * max(now - since, 0.0)
+        self._ticked[port] = now
+        return self._get_failures.get(port, 0.0)
+
+    def log_request(self, method: str, port: int, path: str) -> None:
+        with self.lock:
+            self.requests.append((method, port, path))
+
+    def posts(self, path: str = "/conf") -> list[int]:
+        """The ports that got a POST to `path`, one entry per request."""
+        with self.lock:
+            return [port for method, port, logged in self.requests if method == "POST" and logged == path]
+
     def values(self, port: int) -> dict[str, float]:
         """Current value of each simulated lmcache: series on `port` (name without prefix)."""
         p, t = self.profile, self._elapsed(port)
@@ -146,6 +176,8 @@ class SimulatedInstance:
             return {"num_lookup_requests_total": requests, "num_lookup_tokens_total": tokens,
                     "num_lookup_hits_total": tokens * p.hit_ratio, "lmcache_is_healthy": 1.0}
         ping_errors = p.remote_errors_per_second * t
+        with self.lock:
+            get_failures = self._tick(port)
         return {
             "num_retrieve_requests_total": requests, "num_store_requests_total": requests,
             "num_requested_tokens_total": tokens, "num_hit_tokens_total": tokens * p.hit_ratio,
@@ -156,7 +188,8 @@ class SimulatedInstance:
             "time_to_retrieve": p.retrieve_seconds, "time_to_store": p.store_seconds,
             "retrieve_speed": p.tokens_per_request * p.hit_ratio / p.retrieve_seconds if p.retrieve_seconds else 0.0,
             "_requests": requests, "remote_ping_errors_total": ping_errors, "remote_ping_successes_total": t / 10,
-            "remote_ping_latency": 1.2, "lmcache_is_healthy": 1.0, "put_failed_count": 0.0, "get_blocking_failed_count": 0.0,
+            "remote_ping_latency": 1.2, "lmcache_is_healthy": 1.0, "put_failed_count": 0.0,
+            "get_blocking_failed_count": get_failures,
         }
 
     def exposition(self, port: int) -> bytes:
@@ -216,6 +249,8 @@ class SimulatedInstance:
                 except (ValueError, TypeError, json.JSONDecodeError):
                     errors[key] = "Failed to set config value"
                     continue
+                if key == "blocking_timeout_secs":
+                    self._tick(port)  # failures so far count with the old timeout
                 self.configs[port][key] = converted
                 updated[key] = converted
         result: dict[str, Any] = {"updated": updated}
@@ -241,7 +276,10 @@ class SimulatedInstance:
         self.faults[port] = fault
 
     def reset_metrics(self, port: int) -> None:
-        self.reset_at[port] = self.clock()
+        with self.lock:
+            self.reset_at[port] = self.clock()
+            self._get_failures[port] = 0.0
+            self._ticked[port] = 0.0
 
     def start(self) -> SimulatedInstance:
         for port in self.ports:
@@ -295,6 +333,7 @@ def _handler(sim: SimulatedInstance, port: int) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+            sim.log_request("GET", port, urlsplit(self.path).path)
             if self._fault():
                 return
             url = urlsplit(self.path)
@@ -310,6 +349,7 @@ def _handler(sim: SimulatedInstance, port: int) -> type[BaseHTTPRequestHandler]:
                 self._send(404, b'{"detail":"Not Found"}', "application/json")
 
         def do_POST(self) -> None:  # noqa: N802
+            sim.log_request("POST", port, urlsplit(self.path).path)
             if self._fault():
                 return
             path = urlsplit(self.path).path

@@ -16,6 +16,10 @@ _COLUMNS = (
     "lookup_hits_total",
     "evictions_total",
     "remote_errors_total",
+    "remote_get_failures_total",
+    "remote_put_failures_total",
+    "remote_ping_errors_total",
+    "remote_ping_successes_total",
     "local_cpu_usage_bytes",
     "max_local_cpu_size_bytes",
     "local_disk_usage_bytes",
@@ -25,6 +29,8 @@ _COLUMNS = (
     "retrieve_throughput_tokens_per_second",
     "remote_ping_seconds",
     "kv_bytes_per_token",
+    "blocking_timeout_seconds",
+    "worker_ranks",
 )
 _GET_COLUMNS = attrgetter(*_COLUMNS)
 _INDEX = {name: position for position, name in enumerate(_COLUMNS)}
@@ -45,6 +51,21 @@ def lmcache_instances(samples: Sequence[Sample]) -> list[LMCacheInstanceSummary]
 
 def _rate(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator > 0 else None
+
+
+def _optional_increase(values: Sequence[float | None]) -> float | None:
+    """The increase of a counter the instance may not expose: None when no sample had it."""
+    return increase(values) if any(value is not None for value in values) else None
+
+
+def _since_last_change(values: Sequence, setting: Sequence) -> Sequence:
+    """The tail of `values` taken while `setting` had its latest value (all of it when never known)."""
+    current = last(setting)
+    start = 0
+    for position, value in enumerate(setting):
+        if value is not None and value != current:
+            start = position + 1
+    return values[start:]
 
 
 def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> LMCacheInstanceSummary:
@@ -74,6 +95,13 @@ def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> L
         lookup_hits=lookup_hits,
         evictions=increase(column("evictions_total")),
         remote_errors=increase(column("remote_errors_total")),
+        # judged against the timeout in force: failures from before the last change of it do not count
+        remote_get_failures=_optional_increase(
+            _since_last_change(column("remote_get_failures_total"), column("blocking_timeout_seconds"))
+        ),
+        remote_put_failures=_optional_increase(column("remote_put_failures_total")),
+        remote_ping_errors=_optional_increase(column("remote_ping_errors_total")),
+        remote_ping_successes=_optional_increase(column("remote_ping_successes_total")),
         token_hit_rate=_rate(hits, requested),
         lookup_hit_rate=_rate(lookup_hits, lookups),
         local_cpu_usage_bytes=stat(column("local_cpu_usage_bytes")),
@@ -91,4 +119,6 @@ def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> L
         kv_bytes_per_token=kv_bytes_per_token,  # type: ignore[arg-type]
         saved_prefill_tokens=hits,
         saved_kv_bytes=hits * kv_bytes_per_token if kv_bytes_per_token is not None else None,  # type: ignore[operator]
+        blocking_timeout_seconds=last(column("blocking_timeout_seconds")),  # type: ignore[arg-type]
+        worker_ranks=last(column("worker_ranks")),  # type: ignore[arg-type]
     )

@@ -3,11 +3,17 @@
 Runtime-effective keys go to every port's `POST /conf`; start-up-only keys
 (e.g. `max_local_cpu_size`) are not pretended: the result carries the patch
 for the workload's LMCache settings and says a restart is needed.
+
+Applying is idempotent: when every process already serves the runtime value
+the action asks for (a replayed or stale event, or someone set it by hand),
+nothing is posted and the result says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +23,7 @@ from resource_agent.api.findings import Action
 from resource_agent.api.resources import ApplyResult
 from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
 from resource_agent.lmcache.apply import PlanError, apply_config_change, plan_config_change
-from resource_agent.lmcache.config import redact_conf
+from resource_agent.lmcache.config import RUNTIME_EFFECTIVE_KEYS, coerce, redact_conf
 
 SPARE_MEMORY_SHARE = 0.5  # at most half of the node's lowest available memory in the window
 
@@ -27,11 +33,14 @@ async def apply_lmcache_action(action: Action, instance: LMCacheInstanceSummary,
     if not instance.urls:
         return ApplyResult(attempted_at=now, succeeded=False, attempts=0, error="the instance has no known URLs")
     try:
-        conf = await _current_conf(instance.urls[0])
+        confs = await _current_confs(instance.urls)
+        done = _already_applied(action, confs, now)
+        if done is not None:
+            return done
         plan = plan_config_change(
-            action, conf,
+            action, confs[0],
             spare_memory_bytes=summary.memory.available_bytes.min * SPARE_MEMORY_SHARE,
-            ranks=max(len(instance.urls) - 1, 1),
+            ranks=instance.worker_ranks or max(len(instance.urls) - 1, 1),
         )
     except (PlanError, httpx.HTTPError, ValueError) as exc:
         return ApplyResult(attempted_at=now, succeeded=False, attempts=0, error=f"cannot plan the change: {exc}")
@@ -51,11 +60,35 @@ async def apply_lmcache_action(action: Action, instance: LMCacheInstanceSummary,
     )
 
 
-async def _current_conf(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+async def _current_confs(urls: Sequence[str]) -> list[dict[str, Any]]:
+    """Every process's /conf (each has its own), redacted at once."""
+
+    async def one(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
         response = await client.get(f"{url}/conf")
         response.raise_for_status()
         return redact_conf(response.json())
+
+    async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+        return list(await asyncio.gather(*(one(client, url) for url in urls)))
+
+
+def _already_applied(action: Action, confs: Sequence[dict[str, Any]], now: str) -> ApplyResult | None:
+    """A success without a POST when every process already serves the runtime value; else None (plan it)."""
+    key = str(action.parameters.get("key", ""))
+    if key not in RUNTIME_EFFECTIVE_KEYS:
+        return None
+    try:
+        wanted = coerce(key, action.parameters.get("value"))
+    except (TypeError, ValueError):
+        return None  # the planner explains what is wrong with the value
+    if not confs or any(conf.get(key) != wanted for conf in confs):
+        return None
+    previous = action.parameters.get("previous")
+    return ApplyResult(
+        attempted_at=now, succeeded=True, attempts=0,
+        before={key: _text(previous if previous is not None else wanted)}, after={key: _text(wanted)},
+        message=f"{key} is already {_text(wanted)} on all {len(confs)} port(s): nothing to post",
+    )
 
 
 def _text(value: Any) -> str:

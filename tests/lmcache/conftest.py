@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from resource_agent.lmcache.client import Scraper
 from resource_agent.lmcache.simulator import SimulatedInstance
+from resource_agent.node_agent.collectors.base import CollectorContext
+from resource_agent.node_agent.collectors.lmcache import LMCacheCollector
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lmcache"
 
@@ -61,3 +64,18 @@ def make_sim(clock: Clock) -> Iterator:
     yield make
     for sim in started:
         sim.stop()
+
+
+@pytest.fixture
+def collect() -> Iterator:
+    """Make lmcache collectors for URL specs (short timeouts); closed after the test."""
+    made: list[LMCacheCollector] = []
+
+    def make(*specs: str, budget: float = 1.0, timeout: float = 0.5, **kwargs: object) -> LMCacheCollector:
+        collector = LMCacheCollector(CollectorContext(lmcache_urls=specs), scraper=Scraper(timeout=timeout, budget=budget), **kwargs)  # type: ignore[arg-type]
+        made.append(collector)
+        return collector
+
+    yield make
+    for collector in made:
+        collector.close()

@@ -17,20 +17,6 @@ SECRET = "s3cr3t-Pa55"
 AWS = "AKIAEXAMPLESECRETKEY"
 
 
-@pytest.fixture
-def collect():
-    made: list[LMCacheCollector] = []
-
-    def make(*specs: str, budget: float = 1.0, timeout: float = 0.5, **kwargs) -> LMCacheCollector:
-        collector = LMCacheCollector(CollectorContext(lmcache_urls=specs), scraper=Scraper(timeout=timeout, budget=budget), **kwargs)
-        made.append(collector)
-        return collector
-
-    yield make
-    for collector in made:
-        collector.close()
-
-
 def instances(collector: LMCacheCollector, timestamp: float = 0.0):
     sample = run_collectors([collector], timestamp=timestamp)
     assert sample.collectors[0].state is CollectorState.OK, sample.collectors[0].reason

@@ -36,6 +36,9 @@ def test_all_ports_combined_tokens_once_usage_and_failures_summed():
     assert combined.totals["lookup_hits"] == 1280
     assert combined.totals["evictions"] == 4 + 5
     assert combined.totals["remote_errors"] == 0 + 2  # put_failed_count of worker 1
+    # ... and its parts, kept apart for the rules
+    assert combined.totals["put_failures"] == 2 and combined.totals["get_failures"] == 0
+    assert combined.totals["ping_errors"] == 0 and combined.totals["ping_successes"] == 2  # one per worker
     assert combined.local_cpu_usage_bytes == (3 + 4) * 2**30
     assert combined.remote_ping_seconds == pytest.approx(0.0025)
     assert combined.healthy is True

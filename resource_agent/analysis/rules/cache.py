@@ -16,8 +16,10 @@ NEVER_HIT = "lmcache-never-hit"
 LOW_HIT_RATE = "lmcache-low-hit-rate-evicting"
 NEAR_FULL = "lmcache-usage-near-full"
 BACKEND = "lmcache-backend-degraded"
+GET_TIMEOUTS = "lmcache-remote-gets-timing-out"
 
-MAX_LOCAL_CPU_SIZE = "max_local_cpu_size"  # LMCache's setting, in GB (x 1024**3 bytes)
+MAX_LOCAL_CPU_SIZE = "max_local_cpu_size"  # LMCache's setting, in GB (x 1024**3 bytes), per process
+BLOCKING_TIMEOUT = "blocking_timeout_secs"  # LMCache's setting, whole seconds, read on every remote get
 
 
 def _serving(summary: NodeSummary) -> Iterator[LMCacheInstanceSummary]:
@@ -127,8 +129,10 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
     is reused: the cache is too small for the working set. When the host has spare memory
     (the lowest available memory in the window minus a reserve), raise max_local_cpu_size
     (in GB, as LMCache's config takes it): at most doubling, never beyond the spare memory or
-    the policy cap. LMCache reads it at start, so the change is not runtime-effective.
-    Caches that never hit are left to lmcache-never-hit."""
+    the policy cap. The setting is per process and every worker process allocates it, so the
+    raise is sized per process and the spare memory is shared by the worker ranks. LMCache
+    reads it at start, so the change is not runtime-effective. Caches that never hit are left
+    to lmcache-never-hit."""
     limits = policy.thresholds(LOW_HIT_RATE)
     memory = summary.memory
     spare = memory.available_bytes.min - memory.total_bytes * limits["host_memory_reserve_fraction"]
@@ -139,10 +143,12 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
             continue
         if not (limits["hit_rate_min"] < rate < limits["hit_rate_max"]) or instance.evictions < limits["evictions_min"]:
             continue
-        current_gb = current / GIB
-        proposed = raised_cpu_size_gb(current_gb, spare, limits)
+        ranks = max(instance.worker_ranks or 1, 1)
+        current_gb = current / GIB / ranks  # the instance's capacity is the per-process size x worker ranks
+        proposed = raised_cpu_size_gb(current_gb, spare / ranks, limits)
         if proposed is None:
             continue
+        per_process = f" per process ({ranks} workers)" if ranks > 1 else ""
         findings.append(
             make_finding(
                 summary,
@@ -150,11 +156,11 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
                 severity=Severity.WARNING,
                 target=lmcache_target(instance),
                 text=f"LMCache {instance.instance} hits {rate:.0%} of tokens and evicted {instance.evictions:,.0f} times; "
-                f"raise {MAX_LOCAL_CPU_SIZE} from {current_gb:g} to {proposed} GB",
+                f"raise {MAX_LOCAL_CPU_SIZE} from {current_gb:g} to {proposed} GB{per_process}",
                 evidence=[
                     evidence(summary, "lmcache.token_hit_rate", "window", rate, limits["hit_rate_max"], "<"),
                     evidence(summary, "lmcache.evictions", "increase", instance.evictions, limits["evictions_min"]),
-                    evidence(summary, "memory.spare_bytes", "min", spare, (proposed - current_gb) * GIB, ">=", "B"),
+                    evidence(summary, "memory.spare_bytes", "min", spare, (proposed - current_gb) * GIB * ranks, ">=", "B"),
                 ],
                 action=action(
                     ActionType.SET_LMCACHE_CONFIG,
@@ -215,13 +221,24 @@ def usage_near_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
 )
 def backend_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """Errors talking to the remote backend (Redis, Mooncake, ...), slow retrievals or a slow
-    ping make cache hits cost more than recomputing the prefill. Check the backend."""
+    ping make cache hits cost more than recomputing the prefill. Check the backend. Failed
+    gets on a backend that answers every ping and takes every put are timeouts, left to
+    lmcache-remote-gets-timing-out when it is enabled; they count here only when
+    blocking_timeout_secs is unknown or already at that rule's cap."""
     limits = policy.thresholds(BACKEND)
+    timeouts_explained = policy.is_enabled(GET_TIMEOUTS)
+    timeout_limits = policy.thresholds(GET_TIMEOUTS)
     findings = []
     for instance in _serving(summary):
         signals: list[Evidence] = []
-        if instance.remote_errors >= limits["remote_errors_min"]:
-            signals.append(evidence(summary, "lmcache.remote_errors", "increase", instance.remote_errors, limits["remote_errors_min"]))
+        errors = instance.remote_errors
+        if timeouts_explained and backend_answers(instance, timeout_limits):
+            # no ping errors, no put failures: every error is a failed get, at most a timeout to raise
+            timeout = instance.blocking_timeout_seconds
+            raisable = timeout is not None and timeout < math.floor(timeout_limits["blocking_timeout_cap_secs"])
+            errors = 0.0 if raisable else (instance.remote_get_failures or 0.0)
+        if errors >= limits["remote_errors_min"]:
+            signals.append(evidence(summary, "lmcache.remote_errors", "increase", errors, limits["remote_errors_min"]))
         latency = instance.retrieve_latency_seconds
         if latency is not None and latency.p95 >= limits["retrieve_latency_p95_max"]:
             signals.append(evidence(summary, "lmcache.retrieve_latency_seconds", "p95", latency.p95, limits["retrieve_latency_p95_max"], unit="s"))
@@ -242,6 +259,101 @@ def backend_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
                 evidence=signals,
                 action=action(ActionType.CHECK_LMCACHE_BACKEND, instance=instance.instance, backend=instance.remote_backend),
                 impact="A healthy backend makes remote hits cheaper than recomputing prefills.",
+                sensitive=lmcache_sensitive(instance),
+            )
+        )
+    return findings
+
+
+def backend_answers(instance: LMCacheInstanceSummary, limits: Mapping[str, float]) -> bool:
+    """The remote backend answered pings in the window, every one of them and quickly, and took every put."""
+    if not instance.remote_ping_successes or instance.remote_ping_errors is None or instance.remote_ping_errors > 0:
+        return False  # no proof it answers, or it does not
+    ping = instance.remote_ping_seconds
+    if ping is not None and ping.p95 >= limits["remote_ping_p95_max"]:
+        return False
+    return instance.remote_put_failures is not None and instance.remote_put_failures == 0  # writes fail: the backend is in trouble
+
+
+def raised_blocking_timeout(instance: LMCacheInstanceSummary, limits: Mapping[str, float]) -> int | None:
+    """The new blocking_timeout_secs when the instance's failed remote gets look like timeouts
+    on a backend that answers (see remote_gets_timing_out), else None."""
+    failures, current = instance.remote_get_failures, instance.blocking_timeout_seconds
+    if failures is None or current is None or failures < limits["get_failures_min"]:
+        return None
+    if not backend_answers(instance, limits):
+        return None
+    proposed = min(math.ceil(current * limits["growth_factor"]), math.floor(limits["blocking_timeout_cap_secs"]))
+    return proposed if proposed > current else None
+
+
+@rule(
+    GET_TIMEOUTS,
+    actions=(ActionType.SET_LMCACHE_CONFIG,),
+    family="cache",
+    category=Category.CACHE,
+    weight=52,
+    defaults={
+        "get_failures_min": 5.0,
+        "remote_ping_p95_max": 0.1,
+        "growth_factor": 2.0,
+        "blocking_timeout_cap_secs": 60.0,
+    },
+)
+def remote_gets_timing_out(summary: NodeSummary, policy: Policy) -> list[Finding]:
+    """LMCache's remote backend waits blocking_timeout_secs for each blocking get
+    (`future.result(config.blocking_timeout_secs)` in RemoteBackend.get_blocking and
+    batched_get_blocking) and counts a get that timed out, raised or came back empty in
+    get_blocking_failed_count (LMCache 0.5.6). When those failures grow (counted since
+    blocking_timeout_secs took its current value, so a raise is judged on what follows it)
+    while the backend answers every health ping quickly and accepts every put, the backend is
+    up and holds the data: the gets are running into the timeout (multi-MB chunks over a
+    loaded link or a busy store). Each such get has already stalled the request for the whole
+    timeout and is then recomputed anyway, and once get_blocking_failed_threshold (10)
+    failures land in one health-check interval, LMCache's remote health check marks the
+    engine unhealthy and, with the default recompute fallback, skips every store and
+    retrieve for waiting_time_for_recovery (300 s). Raise blocking_timeout_secs (at most
+    doubling, never beyond the policy cap) so that gets just over the limit complete:
+    LMCache reads it on every get, so POST /conf changes it at once, no restart. Ping
+    errors, slow pings or failed puts point at the backend instead and are left to
+    lmcache-backend-degraded."""
+    limits = policy.thresholds(GET_TIMEOUTS)
+    findings = []
+    for instance in _serving(summary):
+        proposed = raised_blocking_timeout(instance, limits)
+        current = instance.blocking_timeout_seconds
+        if proposed is None or current is None:
+            continue
+        failures = instance.remote_get_failures or 0.0
+        backend = instance.remote_backend or "remote"
+        signals = [
+            evidence(summary, "lmcache.remote_get_failures", "increase", failures, limits["get_failures_min"]),
+            evidence(summary, "lmcache.remote_ping_successes", "increase", instance.remote_ping_successes or 0.0, 1),
+            evidence(summary, "lmcache.remote_ping_errors", "increase", instance.remote_ping_errors or 0.0, 0, "<="),
+            evidence(summary, "lmcache.blocking_timeout_seconds", "last", current, limits["blocking_timeout_cap_secs"], "<", "s"),
+        ]
+        if instance.remote_ping_seconds is not None:
+            signals.append(evidence(summary, "lmcache.remote_ping_seconds", "p95", instance.remote_ping_seconds.p95,
+                                    limits["remote_ping_p95_max"], "<", "s"))
+        findings.append(
+            make_finding(
+                summary,
+                GET_TIMEOUTS,
+                severity=Severity.WARNING,
+                target=lmcache_target(instance),
+                text=f"LMCache {instance.instance}: {failures:,.0f} remote gets failed while the {backend} backend "
+                f"answered every ping; raise {BLOCKING_TIMEOUT} from {current:g} to {proposed} s",
+                evidence=signals,
+                action=action(
+                    ActionType.SET_LMCACHE_CONFIG,
+                    instance=instance.instance,
+                    key=BLOCKING_TIMEOUT,
+                    value=str(proposed),
+                    previous=f"{current:g}",
+                    runtimeEffective=True,
+                ),
+                impact="Remote hits that now time out load instead of stalling the request for the whole timeout "
+                "and then recomputing the prefill, and LMCache's health check stops bypassing the remote tier.",
                 sensitive=lmcache_sensitive(instance),
             )
         )
