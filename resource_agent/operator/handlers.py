@@ -276,8 +276,14 @@ class Operator:
             action_type=ActionType(entry.action_type), apply_result=apply_result, now=now,
         )
         if phase.should_apply:
+            # kopf hands over events one by one, so this one may predate our own Applying write and the
+            # result: look at the object as it is now before carrying anything out (never apply twice).
+            fresh = await self.store.get(name)
+            if fresh is None or _apply_result(fresh.get("status") or {}) is not None:
+                return
             await self._write_status(name, status, entry.decision, Phase.APPLYING, phase.message, None, now, _generation(body))
             result = await self.executor.execute(spec, logger)
+            await self.store.apply_result(name, result.to_wire())
             self.metrics.applies.labels("succeeded" if result.succeeded else "failed").inc()
             phase = decide_phase(
                 active=True, decision=entry.decision, snooze_until=None,
@@ -295,6 +301,8 @@ class Operator:
             or _apply_result(status) != apply_result
         )
         if changed:
+            if apply_result is None and _apply_result(status) is not None:
+                await self.store.apply_result(name, None)
             await self._write_status(name, status, entry.decision, phase.phase, phase.message, apply_result, now, _generation(body))
             if status.get("decision") != entry.decision.value:
                 await self.store.event(dict(body), "Normal", f"Decision{entry.decision.value}", phase.message)

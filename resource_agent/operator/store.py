@@ -32,6 +32,7 @@ from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION
 
 APPLY_PATCH = "application/apply-patch+yaml"
 INSIGHT_FIELD_MANAGER = "resource-agent-insight"
+APPLY_FIELD_MANAGER = "resource-agent-apply"  # owns status.applyResult: status writes from stale views never drop it
 KIND = "ResourceRecommendation"
 EVENT_NAMESPACE = "default"
 
@@ -66,8 +67,28 @@ class RecommendationStore:
         wire = status.to_wire()
         if manager == OPERATOR_FIELD_MANAGER:
             wire.pop("insight", None)  # owned by the insight field manager
+            wire.pop("applyResult", None)  # owned by the apply field manager
         body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "status": wire}
         return await self._call("apply-status", self._objects.patch_cluster_custom_object_status, name, body, manager)
+
+    async def apply_result(self, name: str, result: dict[str, Any] | None) -> dict[str, Any]:
+        """Record what carrying out the action did; None forgets it (approval withdrawn)."""
+        status = {"applyResult": result} if result is not None else {}
+        body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "status": status}
+        return await self._call(
+            "apply-status", self._objects.patch_cluster_custom_object_status, name, body, APPLY_FIELD_MANAGER
+        )
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        self._metrics.api_requests.labels("get", RECOMMENDATION_PLURAL).inc()
+        try:
+            return await asyncio.to_thread(
+                self._objects.get_cluster_custom_object, GROUP, VERSION, RECOMMENDATION_PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def apply_insight(self, name: str, insight: dict[str, Any]) -> dict[str, Any]:
         body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "status": {"insight": insight}}

@@ -3,6 +3,7 @@ counting the API requests it makes."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -105,3 +106,57 @@ async def test_invalid_report_is_refused_without_crashing(operator_and_index) ->
     outcomes = {s.labels["outcome"]: s.value for m in metrics.reconciles.collect() for s in m.samples
                 if s.name.endswith("_total")}
     assert outcomes == {"invalid": 1.0}
+
+
+async def test_approval_applies_once_even_for_stale_events_and_again_after_withdrawal(cluster) -> None:
+    from kubernetes.client import CustomObjectsApi
+
+    from resource_agent.api.findings import ActionType
+    from resource_agent.api.resources import ApplyResult
+
+    install_crds(cluster.kubectl)
+    node = f"app-{uuid.uuid4().hex[:6]}"
+    summary = summarize(list(generate("cache-thrash", seed=0, samples=30)), node)
+    finding = next(f for f in analyze(summary).findings if f.action.type is ActionType.SET_LMCACHE_CONFIG)
+    calls: list[str] = []
+
+    async def applier(action, instance, node_summary) -> ApplyResult:  # the LMCache HTTP edge, counted
+        calls.append(instance.instance)
+        return ApplyResult(attempted_at="2026-11-24T00:00:00Z", succeeded=True, attempts=1, message="set")
+
+    client = cluster.api_client()
+    metrics = OperatorMetrics(CollectorRegistry())
+    operator = Operator(OperatorSettings(metrics_listen=None, health_listen=None), RecommendationStore(client, metrics),
+                        metrics, ActionExecutor(lambda name: summary if name == node else None, applier))
+    objects = CustomObjectsApi(client)
+    name = finding.resource_name()
+
+    def current() -> dict[str, Any]:
+        return objects.get_cluster_custom_object(GROUP, VERSION, "resourcerecommendations", name)
+
+    async def deliver(obj: dict[str, Any]) -> None:  # what kopf would hand the handler for this event
+        meta = obj["metadata"]
+        await operator.on_recommendation(name, obj["spec"], obj.get("status", {}), meta.get("annotations", {}), obj, log)
+
+    def decide(decision: str) -> dict[str, Any]:
+        cluster.kubectl("patch", "resourcerecommendation", name, "--type=merge", "-p", json.dumps({"spec": {"decision": decision}}))
+        return current()
+
+    try:
+        await operator.reconcile_node(node, None, [finding], ClusterIndex(client), log)
+        approved = decide("Approved")
+        await deliver(approved)
+        await deliver(approved)  # a stale event from before the result: must not apply again
+        assert len(calls) == 1
+        status = current()["status"]
+        assert status["phase"] == "Applied" and status["applyResult"]["succeeded"]
+        await operator.reconcile_node(node, None, [finding.model_copy(update={"severity": "critical"})], ClusterIndex(client), log)
+        assert current()["status"]["applyResult"]["message"] == "set", "a reconcile must not drop the apply result"
+
+        await deliver(decide("Pending"))
+        status = current()["status"]
+        assert status["phase"] == "Open" and "applyResult" not in status
+        await deliver(decide("Approved"))
+        assert len(calls) == 2
+    finally:
+        client.close()

@@ -41,7 +41,8 @@ class ScenarioCollector(Collector):
         sample.system = simulated.system
         sample.pressure = simulated.pressure
         sample.gpu = simulated.gpu
-        sample.lmcache = simulated.lmcache
+        if sample.lmcache is None:  # a real lmcache collector that ran (it sorts first) wins over the profile
+            sample.lmcache = simulated.lmcache
 
 
 @register_collector("scenario", enabled_by_default=False)
