@@ -108,6 +108,7 @@ def agent(
 ) -> None:
     """Run the node agent: sample, keep the window, serve metrics and reports."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # one line per scrape otherwise
     settings = AgentSettings(
         node_name=context.node_name or "",
         interval_seconds=interval or config.interval or 5.0,

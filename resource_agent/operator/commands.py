@@ -35,6 +35,8 @@ def operator(
     from resource_agent.operator.settings import OperatorSettings, default_priority
 
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per LLM/LMCache request otherwise
     try:
         policy = Policy.from_yaml(policy_file) if policy_file else Policy()
         settings = OperatorSettings(
