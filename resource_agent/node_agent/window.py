@@ -3,8 +3,10 @@
 `SampleWindow` keeps the last `capacity` samples (default 60: five minutes at
 five seconds); appending is O(1) and never copies the window. `summarize` is
 the pure reduction of a run of samples to a `NodeSummary`; it is called once
-per report interval (and by replays of long recordings), so it gathers each
-column once and sorts each metric once.
+per report interval, and by replays of long recordings (a day of an 8-GPU node
+is ~1 million objects), where its cost is visiting them: so each section reads
+each object once, one C-level getter call per object, into rows that become
+columns only to be reduced (see `stats` for the columns' side).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from operator import attrgetter
+from dataclasses import dataclass, field
+from operator import itemgetter
 
 from resource_agent import __version__
-from resource_agent.api.samples import CollectorState, CollectorStatus, PressureLine, Sample, SystemSample
+from resource_agent.api.samples import CollectorState, CollectorStatus, DiskSample, Sample, SystemSample
 from resource_agent.api.summary import (
     CpuSummary,
     DiskSummary,
@@ -75,9 +78,13 @@ class SampleWindow:
 
 
 @contextmanager
-def _collection_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: the reduction makes many acyclic tuples, and
-    collections triggered by them would traverse every sample of a long recording."""
+def collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (nests; restores the previous state).
+
+    Reading or reducing a long recording makes millions of acyclic objects, and the
+    collections they trigger would traverse every sample already in memory, again and
+    again: reading a day of an 8-GPU node took 8.5 s with the collector running, 1.8 s
+    without."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -89,7 +96,7 @@ def _collection_paused() -> Iterator[None]:
 
 def summarize(samples: Sequence[Sample], node_name: str, agent_version: str | None = None) -> NodeSummary:
     """Reduce a run of samples (oldest first) to the node's window summary."""
-    with _collection_paused():
+    with collection_paused():
         return _summarize(samples, node_name, agent_version)
 
 
@@ -100,16 +107,17 @@ def _summarize(samples: Sequence[Sample], node_name: str, agent_version: str | N
     if not systems:
         raise SummaryError("no sample in the window has a system section (is the system collector disabled or failing?)")
     statuses = _latest_statuses(samples)
+    host = _host_rows(systems)
     return NodeSummary(
         node_name=node_name,
         agent_version=agent_version or __version__,
         window=_window(samples),
         inventory=_inventory(samples, systems[-1]),
-        cpu=_cpu(systems),
-        memory=_memory(systems),
+        cpu=_cpu(host.cpu),
+        memory=_memory(host.memory),
         pressure=_pressure(samples, statuses.get("pressure")),
-        disks=_disks(systems),
-        networks=_networks(systems),
+        disks=_disks(host.disks, host.latest_disks),
+        networks=_networks(host.networks),
         gpu=GpuSection(
             available=any(sample.gpu is not None for sample in samples),
             reason=_unavailable_reason(statuses.get("gpu"), "gpu"),
@@ -164,7 +172,10 @@ def _inventory(samples: Sequence[Sample], system: SystemSample) -> NodeInventory
     )
 
 
-_CPU = attrgetter(
+# Each section reads its per-sample values with one C-level getter over the model's field
+# dict (`vars(model)`): replays of long recordings are bound by visiting every sample's
+# objects (a day is a gigabyte of them), so each object is visited once.
+_CPU = itemgetter(
     "utilization_percent",
     "iowait_percent",
     "steal_percent",
@@ -173,26 +184,7 @@ _CPU = attrgetter(
     "context_switches_per_second",
     "per_core_utilization_percent",
 )
-
-
-def _cpu(systems: Sequence[SystemSample]) -> CpuSummary:
-    utilization, iowait, steal, frequency, load1, switches, per_core = zip(
-        *(_CPU(system.cpu) for system in systems), strict=True
-    )
-    load = stat(load1)
-    assert load is not None  # load1 is required on every system sample
-    return CpuSummary(
-        utilization_percent=stat(utilization),
-        busiest_core_utilization_percent=stat(max(cores) if cores else None for cores in per_core),
-        iowait_percent=stat(iowait),
-        steal_percent=stat(steal),
-        frequency_mhz=stat(frequency),
-        load1=load,
-        context_switches_per_second=stat(switches),
-    )
-
-
-_MEMORY = attrgetter(
+_MEMORY = itemgetter(
     "total_bytes",
     "available_bytes",
     "used_bytes",
@@ -203,12 +195,61 @@ _MEMORY = attrgetter(
     "swap_in_bytes_per_second",
     "swap_out_bytes_per_second",
 )
+_DISK = itemgetter(
+    "used_bytes", "total_bytes", "read_bytes_per_second", "write_bytes_per_second", "read_iops", "write_iops", "busy_percent"
+)
+_NETWORK = itemgetter(
+    "rx_bytes_per_second",
+    "tx_bytes_per_second",
+    "rx_errors_per_second",
+    "tx_errors_per_second",
+    "rx_drops_per_second",
+    "tx_drops_per_second",
+)
 
 
-def _memory(systems: Sequence[SystemSample]) -> MemorySummary:
-    total, available, used, cached, buffers, swap_total, swap_used, swap_in, swap_out = zip(
-        *(_MEMORY(system.memory) for system in systems), strict=True
+@dataclass
+class _HostRows:
+    """The system sections' per-sample values, one row per sample (per disk, per NIC)."""
+
+    cpu: list[tuple] = field(default_factory=list)
+    memory: list[tuple] = field(default_factory=list)
+    disks: dict[str, list[tuple]] = field(default_factory=dict)
+    latest_disks: dict[str, DiskSample] = field(default_factory=dict)
+    networks: dict[str, list[tuple]] = field(default_factory=dict)
+
+
+def _host_rows(systems: Sequence[SystemSample]) -> _HostRows:
+    """Gather every system section in one visit of each system sample."""
+    rows = _HostRows()
+    for system in systems:
+        rows.cpu.append(_CPU(vars(system.cpu)))
+        rows.memory.append(_MEMORY(vars(system.memory)))
+        for disk in system.disks:
+            rows.disks.setdefault(disk.device, []).append(_DISK(vars(disk)))
+            rows.latest_disks[disk.device] = disk
+        for network in system.networks:
+            rows.networks.setdefault(network.interface, []).append(_NETWORK(vars(network)))
+    return rows
+
+
+def _cpu(rows: Sequence[tuple]) -> CpuSummary:
+    utilization, iowait, steal, frequency, load1, switches, per_core = zip(*rows, strict=True)
+    load = stat(load1)
+    assert load is not None  # load1 is required on every system sample
+    return CpuSummary(
+        utilization_percent=stat(utilization),
+        busiest_core_utilization_percent=stat([max(cores) if cores else None for cores in per_core]),
+        iowait_percent=stat(iowait),
+        steal_percent=stat(steal),
+        frequency_mhz=stat(frequency),
+        load1=load,
+        context_switches_per_second=stat(switches),
     )
+
+
+def _memory(rows: Sequence[tuple]) -> MemorySummary:
+    total, available, used, cached, buffers, swap_total, swap_used, swap_in, swap_out = zip(*rows, strict=True)
     has_swap = swap_total[-1] > 0
     return MemorySummary(
         total_bytes=total[-1],
@@ -224,18 +265,7 @@ def _memory(systems: Sequence[SystemSample]) -> MemorySummary:
     )
 
 
-_DISK = attrgetter(
-    "used_bytes", "total_bytes", "read_bytes_per_second", "write_bytes_per_second", "read_iops", "write_iops", "busy_percent"
-)
-
-
-def _disks(systems: Sequence[SystemSample]) -> list[DiskSummary]:
-    rows: dict[str, list[tuple]] = {}
-    latest = {}
-    for system in systems:
-        for disk in system.disks:
-            rows.setdefault(disk.device, []).append(_DISK(disk))
-            latest[disk.device] = disk
+def _disks(rows: dict[str, list[tuple]], latest: dict[str, DiskSample]) -> list[DiskSummary]:
     summaries = []
     for device, disk_rows in rows.items():
         used, total, read_bytes, write_bytes, read_iops, write_iops, busy = zip(*disk_rows, strict=True)
@@ -255,21 +285,7 @@ def _disks(systems: Sequence[SystemSample]) -> list[DiskSummary]:
     return summaries
 
 
-_NETWORK = attrgetter(
-    "rx_bytes_per_second",
-    "tx_bytes_per_second",
-    "rx_errors_per_second",
-    "tx_errors_per_second",
-    "rx_drops_per_second",
-    "tx_drops_per_second",
-)
-
-
-def _networks(systems: Sequence[SystemSample]) -> list[NetworkSummary]:
-    rows: dict[str, list[tuple]] = {}
-    for system in systems:
-        for network in system.networks:
-            rows.setdefault(network.interface, []).append(_NETWORK(network))
+def _networks(rows: dict[str, list[tuple]]) -> list[NetworkSummary]:
     summaries = []
     for interface, interface_rows in rows.items():
         rx, tx, rx_errors, tx_errors, rx_drops, tx_drops = zip(*interface_rows, strict=True)
@@ -288,29 +304,37 @@ def _networks(systems: Sequence[SystemSample]) -> list[NetworkSummary]:
 
 
 _PSI_RESOURCES = ("cpu", "memory", "io")
+_PSI_SECTIONS = itemgetter(*_PSI_RESOURCES)
+_PSI_LINE = itemgetter("avg10", "avg60", "total_microseconds")
 
 
 def _pressure(samples: Sequence[Sample], status: CollectorStatus | None) -> PressureSummary:
     pressures = [sample.pressure for sample in samples if sample.pressure is not None]
     if not pressures:
         return PressureSummary(available=False, reason=_unavailable_reason(status, "pressure") or "no PSI in the window")
+    # (resource, "some" | "full") -> one (avg10, avg60, total) row per sample that had the line
+    rows: dict[tuple[str, str], list[tuple]] = {}
+    for pressure in pressures:
+        for resource, section in zip(_PSI_RESOURCES, _PSI_SECTIONS(vars(pressure)), strict=True):
+            if section is None:
+                continue
+            rows.setdefault((resource, "some"), []).append(_PSI_LINE(vars(section.some)))
+            if section.full is not None:
+                rows.setdefault((resource, "full"), []).append(_PSI_LINE(vars(section.full)))
     resources = {}
     for resource in _PSI_RESOURCES:
-        series = [getattr(pressure, resource) for pressure in pressures]
-        present = [entry for entry in series if entry is not None]
-        if not present:
+        some = rows.get((resource, "some"))
+        if some is None:
             continue
-        some = _pressure_line([entry.some for entry in present])
-        fulls = [entry.full for entry in present if entry.full is not None]
-        resources[resource] = PressureResourceSummary(some=some, full=_pressure_line(fulls) if fulls else None)
+        full = rows.get((resource, "full"))
+        resources[resource] = PressureResourceSummary(
+            some=_pressure_line(some), full=_pressure_line(full) if full else None
+        )
     return PressureSummary(available=True, **resources)
 
 
-_PSI_LINE = attrgetter("avg10", "avg60", "total_microseconds")
-
-
-def _pressure_line(lines: Sequence[PressureLine]) -> PressureLineSummary:
-    avg10, avg60, total = zip(*map(_PSI_LINE, lines), strict=True)
+def _pressure_line(rows: Sequence[tuple]) -> PressureLineSummary:
+    avg10, avg60, total = zip(*rows, strict=True)
     return PressureLineSummary(
         avg10=stat(avg10),  # type: ignore[arg-type]
         avg60=stat(avg60),  # type: ignore[arg-type]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import random
 import time
 import tracemalloc
 
 import pytest
-from tests.node_agent.agent_samples import GIB, gpu_device, lmcache_instance, sample, system
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resource_agent.api.samples import CollectorState, CollectorStatus, GpuSample, LMCacheSample, Sample
+from resource_agent.api.samples import CollectorState, CollectorStatus, GpuDeviceSample, GpuSample, LMCacheSample, Sample, XidEvent
+from resource_agent.api.summary import NodeSummary, Stat
 from resource_agent.node_agent.window import SampleWindow, SummaryError, summarize
+from tests.node_agent.agent_samples import GIB, gpu_device, lmcache_instance, pressure, sample, system
+from tests.node_agent.test_stats import as_tuple, reference_increase, reference_stat
 
 
 @given(capacity=st.integers(min_value=1, max_value=50), count=st.integers(min_value=0, max_value=120))
@@ -140,3 +143,136 @@ def test_summarize_a_day_of_an_eight_gpu_node_quickly() -> None:
     elapsed = time.process_time() - started
     assert summary.window.samples == 17_280 and len(summary.gpu.devices) == 8
     assert elapsed < 3.0, f"summarize took {elapsed:.2f} s of CPU"
+
+
+# --- the optimised reduction against a plain one ----------------------------------------------------
+# summarize gathers rows with C-level getters, reduces columns lazily and takes stats shortcuts; here
+# every number it reports is recomputed the obvious way (attribute by attribute, sorted columns).
+
+maybe = st.one_of(st.none(), st.floats(0, 1e4, allow_nan=False))
+maybe_bytes = st.one_of(st.none(), st.integers(0, 100 * GIB))
+
+
+@st.composite
+def device_samples(draw: st.DrawFn, index: int, step: int) -> GpuDeviceSample:
+    return gpu_device(
+        index,
+        step,
+        sm_utilization_percent=draw(maybe),
+        temperature_celsius=draw(maybe),
+        power_watts=draw(maybe),
+        memory_used_bytes=draw(maybe_bytes),
+        memory_total_bytes=draw(st.one_of(st.none(), st.sampled_from([0, 80 * GIB]))),
+        pcie_rx_bytes_per_second=draw(maybe),
+        fan_speed_percent=draw(maybe),
+        clock_event_reasons=draw(st.lists(st.sampled_from(["SwPowerCap", "HwSlowdown"]), max_size=2, unique=True)),
+        violation_seconds=draw(st.dictionaries(st.sampled_from(["power", "thermal"]), st.floats(0, 1e3))),
+        ecc_uncorrected_aggregate=draw(st.one_of(st.none(), st.integers(0, 5))),
+        ecc_uncorrected_volatile=draw(st.one_of(st.none(), st.integers(0, 5))),
+        xid_events=[XidEvent(xid=xid, timestamp=float(step)) for xid in draw(st.lists(st.sampled_from([13, 48, 79]), max_size=2))],
+        recovery_action=draw(st.sampled_from([None, "none", "gpu_reset", "node_reboot"])),
+    )
+
+
+@st.composite
+def random_samples(draw: st.DrawFn) -> list[Sample]:
+    samples = []
+    for step in range(draw(st.integers(1, 25))):
+        host = system(step, disks=tuple(draw(st.sets(st.sampled_from(["sda", "sdb"])))), nics=("eth0",) if draw(st.booleans()) else ())
+        host.cpu.utilization_percent = draw(maybe)
+        host.cpu.per_core_utilization_percent = draw(st.lists(st.floats(0, 100), max_size=4))
+        host.memory.swap_used_bytes = draw(st.integers(0, GIB))
+        host.memory.swap_total_bytes = draw(st.sampled_from([0, 2 * GIB]))
+        for disk in host.disks:
+            disk.busy_percent, disk.used_bytes = draw(maybe), draw(maybe_bytes)
+        psi = pressure(step) if draw(st.booleans()) else None
+        if psi is not None and draw(st.booleans()):
+            psi.io = None
+        indexes = draw(st.sets(st.integers(0, 2)))
+        gpu = GpuSample(devices=[draw(device_samples(index, step)) for index in sorted(indexes)]) if draw(st.booleans()) else None
+        samples.append(Sample(timestamp=float(step), system=host, pressure=psi, gpu=gpu))
+    return samples
+
+
+def expect_stat(actual: Stat | None, column: list) -> None:
+    assert as_tuple(actual) == reference_stat(column)
+
+
+def check_against_reference(samples: list[Sample], summary: NodeSummary) -> None:
+    systems = [s.system for s in samples if s.system is not None]
+    for field in ("utilization_percent", "iowait_percent", "frequency_mhz", "load1", "context_switches_per_second"):
+        expect_stat(getattr(summary.cpu, field), [getattr(s.cpu, field) for s in systems])
+    expect_stat(summary.cpu.busiest_core_utilization_percent, [max(s.cpu.per_core_utilization_percent, default=None) for s in systems])
+    memories = [s.memory for s in systems]
+    expect_stat(summary.memory.available_bytes, [m.available_bytes for m in memories])
+    expect_stat(summary.memory.available_percent, [100.0 * m.available_bytes / m.total_bytes for m in memories])
+    if memories[-1].swap_total_bytes:
+        expect_stat(summary.memory.swap_used_bytes, [m.swap_used_bytes for m in memories])
+    else:
+        assert summary.memory.swap_used_bytes is None
+    for disk in summary.disks:
+        series = [d for s in systems for d in s.disks if d.device == disk.device]
+        expect_stat(disk.busy_percent, [d.busy_percent for d in series])
+        expect_stat(disk.used_percent, [None if d.used_bytes is None else 100.0 * d.used_bytes / d.total_bytes for d in series])
+    assert [n.interface for n in summary.networks] == sorted({n.interface for s in systems for n in s.networks})
+    pressures = [s.pressure for s in samples if s.pressure is not None]
+    assert summary.pressure.available == bool(pressures)
+    for resource in ("cpu", "memory", "io"):
+        sections = [getattr(p, resource) for p in pressures if getattr(p, resource) is not None]
+        resource_summary = getattr(summary.pressure, resource)
+        assert (resource_summary is None) == (not sections)
+        for line in ("some", "full"):
+            lines = [getattr(section, line) for section in sections if getattr(section, line) is not None]
+            line_summary = getattr(resource_summary, line) if resource_summary else None
+            assert (line_summary is None) == (not lines)
+            if line_summary is not None:
+                expect_stat(line_summary.avg10, [entry.avg10 for entry in lines])
+                expect_stat(line_summary.avg60, [entry.avg60 for entry in lines])
+                assert line_summary.stalled_seconds == reference_increase([entry.total_microseconds for entry in lines]) / 1e6
+    series_by_uuid: dict[str, list[GpuDeviceSample]] = {}
+    for s in samples:
+        for device in s.gpu.devices if s.gpu else []:
+            series_by_uuid.setdefault(device.uuid, []).append(device)
+    assert [d.uuid for d in summary.gpu.devices] == [u for u, _ in sorted(series_by_uuid.items(), key=lambda item: item[1][-1].index)]
+    for device in summary.gpu.devices:
+        series = series_by_uuid[device.uuid]
+        for field in ("sm_utilization_percent", "temperature_celsius", "power_watts", "memory_used_bytes", "fan_speed_percent"):
+            expect_stat(getattr(device, field), [getattr(d, field) for d in series])
+        expect_stat(device.pcie.rx_bytes_per_second, [d.pcie_rx_bytes_per_second for d in series])
+        expect_stat(
+            device.memory_used_percent,
+            [None if d.memory_used_bytes is None or not d.memory_total_bytes else 100.0 * d.memory_used_bytes / d.memory_total_bytes for d in series],
+        )
+        reasons = sorted({r for d in series for r in d.clock_event_reasons})
+        assert device.clock_event_reasons == {r: sum(r in d.clock_event_reasons for d in series) / len(series) for r in reasons}
+        policies = sorted({p for d in series for p in d.violation_seconds})
+        assert device.violation_seconds == {p: reference_increase([d.violation_seconds.get(p) for d in series]) for p in policies}
+        xids = sorted({e.xid for d in series for e in d.xid_events})
+        assert device.xid_counts == {str(x): sum(e.xid == x for d in series for e in d.xid_events) for x in xids}
+        aggregate = [d.ecc_uncorrected_aggregate for d in series]
+        counter = aggregate if any(v is not None for v in aggregate) else [d.ecc_uncorrected_volatile for d in series]
+        assert device.ecc.uncorrected_increase == int(reference_increase(counter))
+        actions = [d.recovery_action for d in series]
+        real = [a for a in actions if a not in (None, "none")]
+        assert device.recovery_action == (real[-1] if real else next((a for a in reversed(actions) if a is not None), None))
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_samples())
+def test_summary_equals_a_plain_reduction_on_random_windows(samples: list[Sample]) -> None:
+    check_against_reference(samples, summarize(samples, "n"))
+
+
+def test_summary_equals_a_plain_reduction_on_a_long_random_window() -> None:
+    # longer than stats.SELECT_FROM, so every column takes the selection path for its p95
+    rng = random.Random(5)
+    samples = []
+    for step in range(2_500):
+        s = sample(step, gpus=2, xids={1: [79]} if step % 997 == 0 else None)
+        s.system.cpu.utilization_percent = rng.uniform(0, 100)
+        for device in s.gpu.devices:
+            device.sm_utilization_percent = None if rng.random() < 0.01 else round(rng.gauss(70, 20), 3)
+            device.power_watts = rng.choice([300.0, 350.0, 700.0])  # many ties
+            device.memory_used_bytes = rng.randint(0, 80 * GIB)
+        samples.append(s)
+    check_against_reference(samples, summarize(samples, "n"))
