@@ -124,7 +124,7 @@ def test_agent_daemonset_runs_the_agreed_command(default_docs: list[dict[str, An
     assert agent["ports"] == [{"name": "http-metrics", "containerPort": 9400, "protocol": "TCP"}]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
-    assert pod["hostPID"] is False and "runtimeClassName" not in pod
+    assert pod["hostPID"] is False and "runtimeClassName" not in pod and "hostNetwork" not in pod
     assert pod["serviceAccountName"] == AGENT
     assert agent["securityContext"] == HARDENED
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -145,6 +145,7 @@ def test_agent_gpu_options(helm: Path) -> None:
             helm,
             {
                 "agent.hostPID": True,
+                "agent.hostNetwork": True,
                 "agent.runtimeClassName": "nvidia",
                 "agent.interval": "2s",
                 "agent.reportInterval": "30s",
@@ -158,6 +159,7 @@ def test_agent_gpu_options(helm: Path) -> None:
     pod = daemonset["spec"]["template"]["spec"]
     agent = container(daemonset, "agent")
     assert pod["hostPID"] is True
+    assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "ClusterFirstWithHostNet"
     assert pod["runtimeClassName"] == "nvidia"
     assert "nodeSelector" not in pod
     assert "--interval=2s" in agent["args"] and "--report-interval=30s" in agent["args"]
