@@ -65,6 +65,7 @@ class AgentConfig(BaseModel):
 
     host_proc: Path | None = None
     host_sys: Path | None = None
+    host_root: Path | None = None
     node_name: str | None = None
     lmcache_urls: list[str] = Field(default_factory=list)
     collectors: dict[str, bool] = Field(default_factory=dict)
@@ -111,6 +112,7 @@ def build_context(
     *,
     host_proc: Path | None = None,
     host_sys: Path | None = None,
+    host_root: Path | None = None,
     node_name: str | None = None,
     lmcache_urls: tuple[str, ...] = (),
     scenario: str | None = None,
@@ -121,6 +123,7 @@ def build_context(
     context = CollectorContext(
         host_proc=host_proc or config.host_proc or Path("/proc"),
         host_sys=host_sys or config.host_sys or Path("/sys"),
+        host_root=host_root or config.host_root or Path("/"),
         node_name=node_name or config.node_name or default_node_name(),
         lmcache_urls=tuple(lmcache_urls or config.lmcache_urls),
         scenario=scenario or config.scenario,
@@ -150,6 +153,7 @@ def collector_options(command: Callable[..., Any]) -> Callable[..., Any]:
             config,
             host_proc=kwargs.pop("host_proc"),
             host_sys=kwargs.pop("host_sys"),
+            host_root=kwargs.pop("host_root"),
             node_name=kwargs.pop("node_name"),
             lmcache_urls=kwargs.pop("lmcache_urls"),
             scenario=kwargs.pop("scenario"),
@@ -162,6 +166,7 @@ def collector_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Agent YAML config file (the command line wins)."),
         click.option("--host-proc", type=click.Path(file_okay=False, path_type=Path), help="Host /proc mount (like node_exporter --path.procfs). Default /proc."),
         click.option("--host-sys", type=click.Path(file_okay=False, path_type=Path), help="Host /sys mount (like node_exporter --path.sysfs). Default /sys."),
+        click.option("--host-root", type=click.Path(file_okay=False, path_type=Path), help="Host / mount for filesystem usage (like node_exporter --path.rootfs). Default /."),
         click.option("--node-name", help="Node name (default: $NODE_NAME, else the hostname)."),
         click.option("--lmcache-url", "lmcache_urls", multiple=True, metavar="URL", help="LMCache internal API URL (repeatable)."),
         click.option("--scenario", help="Simulated node profile (turns on the scenario collector)."),

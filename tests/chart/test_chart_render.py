@@ -107,6 +107,7 @@ def test_agent_daemonset_runs_the_agreed_command(default_docs: list[dict[str, An
         "--node-name=$(NODE_NAME)",
         "--host-proc=/host/proc",
         "--host-sys=/host/sys",
+        "--host-root=/host/root",
         "--listen=0.0.0.0:9400",
         "--interval=5s",
         "--report-interval=60s",
@@ -134,6 +135,9 @@ def test_agent_daemonset_runs_the_agreed_command(default_docs: list[dict[str, An
     for name, host, path in [("host-proc", "/proc", "/host/proc"), ("host-sys", "/sys", "/host/sys")]:
         assert mounts[name] == {"name": name, "mountPath": path, "readOnly": True}
         assert volumes[name]["hostPath"]["path"] == host
+    assert mounts["host-root"] == {"name": "host-root", "mountPath": "/host/root", "readOnly": True,
+                                   "mountPropagation": "HostToContainer"}
+    assert volumes["host-root"]["hostPath"]["path"] == "/"
     assert mounts["config"]["mountPath"] == "/etc/resource-agent"
     config = one(default_docs, "ConfigMap", AGENT)
     assert yaml.safe_load(config["data"]["agent.yaml"])["window"] == "5m"

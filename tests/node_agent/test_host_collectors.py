@@ -185,3 +185,36 @@ def test_psi_garbage_is_a_failure_naming_the_file(tmp_path: Path) -> None:
     assert status.state is CollectorState.FAILED and "pressure/io line 1" in (status.reason or "")
     with pytest.raises(PressureFormatError, match="no 'some' line"):
         parse_pressure("full avg10=0 avg60=0 avg300=0 total=0\n")
+
+
+def test_host_root_reads_the_hosts_mounts_and_usage(fake_proc: Path, tmp_path: Path) -> None:
+    host_root = tmp_path / "host-root"
+    (host_root / "var/lib/data dir").mkdir(parents=True)
+    (fake_proc / "1").mkdir()
+    (fake_proc / "1/mounts").write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "/dev/sda2 /var/lib/data\\040dir ext4 rw 0 0\n"
+        "tmpfs /run tmpfs rw 0 0\n"
+    )
+    (tmp_path / "sys/class/block/sda1").mkdir(parents=True)  # sda1 is a partition of sda
+    (tmp_path / "sys/class/block/sda1/partition").write_text("1\n")
+    previous = psutil.PROCFS_PATH
+    try:
+        collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", host_root=host_root))
+        sample = Sample(timestamp=0.0)
+        collector.update(sample)
+    finally:
+        psutil.PROCFS_PATH = previous
+    assert sample.system is not None
+    disks = {disk.device: disk for disk in sample.system.disks}
+    assert disks["sda2"].mountpoint == "/var/lib/data dir"  # host path, \040 unescaped
+    assert disks["sda2"].total_bytes == psutil.disk_usage(str(host_root)).total  # measured under --host-root
+    assert "tmpfs" not in disks and "run" not in disks
+
+
+def test_cpu_share_tolerates_float_rounding_but_not_a_reset() -> None:
+    from resource_agent.node_agent.collectors.system import _share
+
+    assert _share(10.0 - 1e-10, 10.0, 102.0, 100.0) == 0.0  # idle interval, rounding made busy step back
+    assert _share(11.0, 10.0, 102.0, 100.0) == 50.0
+    assert _share(5.0, 10.0, 102.0, 100.0) is None  # counters went back: a reset

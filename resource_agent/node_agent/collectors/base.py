@@ -27,6 +27,7 @@ class CollectorContext:
 
     host_proc: Path = Path("/proc")
     host_sys: Path = Path("/sys")
+    host_root: Path = Path("/")  # the host's / (like node_exporter --path.rootfs), for filesystem usage
     node_name: str | None = None
     lmcache_urls: tuple[str, ...] = ()
     scenario: str | None = None

@@ -55,11 +55,15 @@ def _cpu_counters(times: psutil._common.scputimes) -> tuple[float, float, float,
     return total - idle, getattr(times, "iowait", 0.0), getattr(times, "steal", 0.0), total
 
 
+FLOAT_NOISE_SECONDS = 1e-6  # busy = total - idle of float seconds can step back by rounding alone
+
+
 def _share(part: float, previous_part: float, total: float, previous_total: float) -> float | None:
     elapsed = total - previous_total
-    if elapsed <= 0 or part < previous_part:
+    delta = part - previous_part
+    if elapsed <= 0 or delta < -FLOAT_NOISE_SECONDS:  # a counter reset, not an idle interval
         return None
-    return min(100.0, 100.0 * (part - previous_part) / elapsed)
+    return min(100.0, max(0.0, 100.0 * delta / elapsed))
 
 
 class SystemCollector(Collector):
@@ -68,6 +72,7 @@ class SystemCollector(Collector):
     def __init__(self, context: CollectorContext) -> None:
         self.host_proc = context.host_proc
         self.host_sys = context.host_sys
+        self.host_root = context.host_root
         psutil.PROCFS_PATH = str(context.host_proc)
         self.cpu_model = self._cpu_model()
         self._previous: _Reading | None = None
@@ -181,21 +186,28 @@ class SystemCollector(Collector):
         """Physical filesystems by disk name: (mountpoint, total bytes, used bytes); first mount wins."""
         mounted: dict[str, tuple[str, int, int]] = {}
         try:
-            partitions = psutil.disk_partitions(all=False)
+            partitions = self._partitions()
         except OSError:
             return mounted
-        for partition in partitions:
-            if not partition.device.startswith("/dev/"):
+        for device, mountpoint in partitions:
+            if not device.startswith("/dev/"):
                 continue
-            disk = self._parent_disk(Path(partition.device).resolve().name)
+            disk = self._parent_disk(Path(device).resolve().name)
             if disk in mounted:
                 continue
             try:
-                usage = psutil.disk_usage(partition.mountpoint)
+                usage = psutil.disk_usage(str(self.host_root / mountpoint.lstrip("/")))
             except OSError:  # not visible from this mount namespace
                 continue
-            mounted[disk] = (partition.mountpoint, usage.total, usage.used)
+            mounted[disk] = (mountpoint, usage.total, usage.used)
         return mounted
+
+    def _partitions(self) -> list[tuple[str, str]]:
+        """(device, mountpoint) of physical filesystems: the host's (its init's mounts) under --host-root."""
+        if self.host_root == Path("/"):
+            return [(p.device, p.mountpoint) for p in psutil.disk_partitions(all=False)]
+        lines = (self.host_proc / "1/mounts").read_text().splitlines()
+        return [(fields[0], fields[1].replace("\\040", " ")) for fields in (line.split() for line in lines) if len(fields) >= 2]
 
     def _parent_disk(self, name: str) -> str:
         """The whole disk a partition belongs to (sysfs), else the name itself."""
