@@ -50,6 +50,10 @@ def _report(
         summary = summarize(samples, node_name)
     except SummaryError as exc:
         raise InputError(str(exc)) from None
+    _report_summary(summary, policy, output_format, llm, llm_config)
+
+
+def _report_summary(summary: NodeSummary, policy: Policy, output_format: str, llm: bool, llm_config: Path | None) -> None:
     analysis = analyze_summary(summary, policy)
     insight = explain(summary, analysis, llm_config) if llm else None
     render(summary, analysis, output_format, Console(soft_wrap=output_format != "table"), insight)
@@ -157,12 +161,15 @@ def analyze(
     node_name: str | None,
 ) -> None:
     """Analyse a recording: summary, scores and ranked recommendations."""
-    from resource_agent.node_agent.recording import RecordingError, read_recording
+    from resource_agent.node_agent.recording import RecordingError, reduce_recording
 
     policy = load_policy(policy_file)
     try:
-        samples = read_recording(input_file)
+        reducer = reduce_recording(input_file)  # streamed: the samples are reduced as they are parsed, never kept
     except RecordingError as exc:
         raise InputError(str(exc)) from None
-    recorded = next((sample.system.hostname for sample in reversed(samples) if sample.system), None)
-    _report(samples, node_name or recorded or input_file.stem, policy, output_format, llm, llm_config)
+    try:
+        summary = reducer.summary(node_name or reducer.hostname or input_file.stem)
+    except SummaryError as exc:
+        raise InputError(str(exc)) from None
+    _report_summary(summary, policy, output_format, llm, llm_config)

@@ -1,21 +1,26 @@
-"""Reduce the GPU sections of a run of samples to per-device summaries (pure)."""
+"""Reduce the GPU sections of a run of samples to per-device summaries (pure).
+
+`GpuReducer.add` takes one sample's GPU section at a time and keeps, per device,
+only what the summary needs: one row of numbers per device sample, counts of
+throttle reasons and XIDs, the counters' values per violation policy, the last
+recovery action and the device's latest sample (for its static fields). So a
+replay that reduces samples as they are parsed holds no sample.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from itertools import chain
+from collections.abc import Iterable
 from operator import itemgetter
 
-from resource_agent.api.samples import GpuDeviceSample, Sample
+from resource_agent.api.samples import GpuDeviceSample, GpuSample, Sample
 from resource_agent.api.summary import EccSummary, GpuSummary, PcieSummary
 from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
 
 NO_RECOVERY_ACTION = "none"
 
-# The per-sample columns, read with one C-level getter over the device's field dict
-# (`vars(device)`): a day of an 8-GPU node is 138,240 device samples spread over a
-# gigabyte of objects, so a replay costs what visiting each of them once costs.
+# The per-sample numbers, read with one C-level getter over the device's field dict
+# (`vars(device)`) while the device is still in cache.
 _MEMORY = ("memory_used_bytes", "memory_total_bytes")
 _GAUGES = (  # summarised as a Stat each
     "sm_utilization_percent",
@@ -28,60 +33,84 @@ _GAUGES = (  # summarised as a Stat each
     "pcie_tx_bytes_per_second",
     "fan_speed_percent",
 )
-_OTHERS = (
-    "ecc_uncorrected_volatile",
-    "ecc_uncorrected_aggregate",
-    "recovery_action",
-    "clock_event_reasons",
-    "violation_seconds",
-    "xid_events",
-)
-_ROW = itemgetter("uuid", *_MEMORY, *_GAUGES, *_OTHERS)
+_COUNTERS = ("ecc_uncorrected_volatile", "ecc_uncorrected_aggregate")
+_ROW = itemgetter(*_MEMORY, *_GAUGES, *_COUNTERS)
+_NON_NUMERIC = itemgetter("uuid", "clock_event_reasons", "violation_seconds", "xid_events", "recovery_action")
 
 
-def gpu_devices(samples: Sequence[Sample]) -> list[GpuSummary]:
-    """One summary per GPU (by UUID) seen in the window, ordered by its last index."""
-    rows: dict[str, list[tuple]] = {}
+class _Device:
+    """What one GPU's summary needs from the samples seen so far."""
+
+    __slots__ = ("rows", "latest", "reasons", "violations", "xids", "action", "real_action")
+
+    def __init__(self, latest: GpuDeviceSample) -> None:
+        self.rows: list[tuple] = []
+        self.latest = latest
+        self.reasons: Counter[str] = Counter()  # reason -> samples that reported it
+        self.violations: dict[str, list[float]] = {}  # policy -> cumulative seconds, per sample that had it
+        self.xids: Counter[int] = Counter()
+        self.action: str | None = None  # the last recovery action reported
+        self.real_action: str | None = None  # the last one other than "none"
+
+
+class GpuReducer:
+    """Per-device columns of GPU sections, fed one sample at a time."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, _Device] = {}  # by UUID, in order of first appearance
+
+    def add(self, gpu: GpuSample) -> None:
+        devices = self._devices
+        for device in gpu.devices:
+            fields = vars(device)
+            uuid, reasons, violations, events, action = _NON_NUMERIC(fields)
+            state = devices.get(uuid)
+            if state is None:
+                state = devices[uuid] = _Device(device)
+            else:
+                state.latest = device
+            state.rows.append(_ROW(fields))
+            if reasons:
+                state.reasons.update(reasons)
+            if violations:
+                columns = state.violations
+                for policy, seconds in violations.items():
+                    column = columns.get(policy)
+                    if column is None:
+                        columns[policy] = [seconds]
+                    else:
+                        column.append(seconds)
+            if events:
+                state.xids.update(event.xid for event in events)
+            if action is not None:
+                state.action = action
+                if action != NO_RECOVERY_ACTION:
+                    state.real_action = action
+
+    def summaries(self) -> list[GpuSummary]:
+        """One summary per GPU (by UUID) seen so far, ordered by its last index."""
+        summaries = [_summarize_device(state) for state in self._devices.values()]
+        return sorted(summaries, key=lambda summary: summary.index)
+
+
+def gpu_devices(samples: Iterable[Sample]) -> list[GpuSummary]:
+    """One summary per GPU (by UUID) seen in the samples, ordered by its last index."""
+    reducer = GpuReducer()
     for sample in samples:
-        gpu = sample.gpu
-        if gpu is None:
-            continue
-        for row in map(_ROW, map(vars, gpu.devices)):  # C-level over the sample's devices
-            device_rows = rows.get(row[0])
-            if device_rows is None:
-                device_rows = rows[row[0]] = []
-            device_rows.append(row)
-    latest = _latest_devices(samples, len(rows))
-    summaries = [_summarize_device(latest[uuid], device_rows) for uuid, device_rows in rows.items()]
-    return sorted(summaries, key=lambda summary: summary.index)
+        if sample.gpu is not None:
+            reducer.add(sample.gpu)
+    return reducer.summaries()
 
 
-def _latest_devices(samples: Sequence[Sample], count: int) -> dict[str, GpuDeviceSample]:
-    """The last sample of each of the `count` GPUs in the window, by UUID."""
-    latest: dict[str, GpuDeviceSample] = {}
-    for sample in reversed(samples):
-        for device in sample.gpu.devices if sample.gpu else ():
-            latest.setdefault(device.uuid, device)
-        if len(latest) == count:
-            break
-    return latest
-
-
-def _summarize_device(device: GpuDeviceSample, rows: list[tuple]) -> GpuSummary:
+def _summarize_device(state: _Device) -> GpuSummary:
+    device, rows = state.latest, state.rows
     # Columns are made one at a time and reduced at once, while their values are still in cache.
     columns = zip(*rows, strict=True)
-    next(columns)  # the UUIDs
     used, total = next(columns), next(columns)
     gauges = {name: stat(column) for name, column in zip(_GAUGES, columns)}  # stops after the gauges
-    others = dict(zip(_OTHERS, columns))
+    volatile, aggregate = next(columns), next(columns)
+    uncorrected = aggregate if last(aggregate) is not None else volatile
     count = len(rows)
-    reasons = Counter(chain.from_iterable(others["clock_event_reasons"]))
-    violations = others["violation_seconds"]
-    policies = sorted(set(chain.from_iterable(violations)))
-    xids = Counter(str(event.xid) for events in others["xid_events"] if events for event in events)
-    uncorrected = others["ecc_uncorrected_aggregate"]
-    if last(uncorrected) is None:
-        uncorrected = others["ecc_uncorrected_volatile"]
     return GpuSummary(
         index=device.index,
         uuid=device.uuid,
@@ -103,8 +132,9 @@ def _summarize_device(device: GpuDeviceSample, rows: list[tuple]) -> GpuSummary:
         sm_clock_max_mhz=device.sm_clock_max_mhz,
         memory_clock_mhz=gauges["memory_clock_mhz"],
         memory_clock_max_mhz=device.memory_clock_max_mhz,
-        clock_event_reasons={reason: min(1.0, seen / count) for reason, seen in sorted(reasons.items())},
-        violation_seconds={policy: increase([seen.get(policy) for seen in violations]) for policy in policies},
+        clock_event_reasons={reason: min(1.0, seen / count) for reason, seen in sorted(state.reasons.items())},
+        # a policy's column holds the samples that reported it: increase skips the others anyway
+        violation_seconds={policy: increase(state.violations[policy]) for policy in sorted(state.violations)},
         ecc=EccSummary(
             corrected_volatile=device.ecc_corrected_volatile,
             uncorrected_volatile=device.ecc_uncorrected_volatile,
@@ -130,15 +160,8 @@ def _summarize_device(device: GpuDeviceSample, rows: list[tuple]) -> GpuSummary:
         fan_speed_percent=gauges["fan_speed_percent"],
         performance_state=device.performance_state,
         processes=list(device.processes),
-        xid_counts=dict(sorted(xids.items(), key=lambda item: int(item[0]))),
-        recovery_action=_recovery_action(others["recovery_action"]),
+        xid_counts={str(xid): seen for xid, seen in sorted(state.xids.items())},
+        # the last action other than "none" in the window, else the last one reported
+        recovery_action=state.real_action if state.real_action is not None else state.action,
         unsupported=list(device.unsupported),
     )
-
-
-def _recovery_action(actions: Sequence[str | None]) -> str | None:
-    """The last action other than "none" in the window, else the last one reported."""
-    for action in reversed(actions):
-        if action is not None and action != NO_RECOVERY_ACTION:
-            return action
-    return last(actions)  # type: ignore[return-value]

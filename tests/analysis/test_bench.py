@@ -13,8 +13,11 @@ def test_bench_reports_ratios_against_json_loads_and_passes_within_budget():
     result = run_bench("--budget", "60")
     assert result.returncode == 0, result.stderr
     assert "recording: 120 samples of 'cache-thrash'" in result.stdout
-    assert "x json.loads" in result.stdout and "summarize + analyze" in result.stdout
-    assert "OK: summarize + analyze" in result.stdout
+    assert "x json.loads" in result.stdout and "summary + analyze" in result.stdout
+    for line in ("streamed read + reduce", "reducer.summary()", "read_recording (list)", "summarize of the list"):
+        assert line in result.stdout
+    assert "MiB after the streamed path" in result.stdout
+    assert "OK: summary + analyze" in result.stdout
 
 
 def test_bench_fails_over_budget():

@@ -100,3 +100,31 @@ def test_analyze_bad_input_names_line_and_field_and_exits_2(tmp_path):
     assert run("analyze", "--input", str(empty)).exit_code == 2
     missing = run("analyze", "--input", str(tmp_path / "absent.jsonl"))
     assert missing.exit_code == 2 and "absent.jsonl" in missing.output
+
+
+def test_analyze_streams_the_recording_into_the_same_summary_as_summarize(tmp_path):
+    from resource_agent.api.samples import Sample
+    from resource_agent.api.summary import NodeSummary
+    from resource_agent.node_agent.recording import iter_recording, sample_line
+    from resource_agent.node_agent.window import summarize
+
+    path = record(tmp_path / "node.jsonl", "cache-thrash", samples=40)
+    samples = list(iter_recording(path))
+    # a last line without a system section: the node name is still the last recorded hostname
+    with path.open("a") as handle:
+        handle.write(sample_line(Sample(timestamp=samples[-1].timestamp + 5)) + "\n")
+    result = run("analyze", "--input", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    reported = NodeSummary.model_validate(json.loads(result.stdout)["summary"])
+    expected = summarize([*samples, Sample(timestamp=samples[-1].timestamp + 5)], samples[-1].system.hostname)
+    assert reported == expected
+
+
+def test_analyze_a_recording_without_system_sections_exits_2(tmp_path):
+    from resource_agent.api.samples import Sample
+    from resource_agent.node_agent.recording import write_recording
+
+    path = tmp_path / "bare.jsonl"
+    write_recording(path, [Sample(timestamp=1.0), Sample(timestamp=2.0)])
+    result = run("analyze", "--input", str(path))
+    assert result.exit_code == 2 and "system section" in result.output

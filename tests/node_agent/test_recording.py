@@ -1,4 +1,4 @@
-"""Recordings: streaming, errors that name the line, and the garbage collector around bulk reads."""
+"""Recordings: streaming, reducing as they are read, errors that name the line, and the garbage collector around bulk reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from resource_agent.node_agent.recording import RecordingError, iter_recording, read_recording, sample_line, write_recording
+from resource_agent.node_agent.recording import (
+    RecordingError,
+    iter_recording,
+    read_recording,
+    reduce_recording,
+    sample_line,
+    write_recording,
+)
+from resource_agent.node_agent.window import summarize
 from tests.node_agent.agent_samples import sample
 
 
@@ -73,3 +81,24 @@ def test_a_failed_read_restores_the_collector_and_freezes_nothing(recording: Pat
     with pytest.raises(RecordingError, match="line 5"):
         read_recording(recording)
     assert gc.isenabled() and gc.get_freeze_count() == frozen_before
+
+
+def test_reduce_recording_summarises_what_reading_it_all_would(tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl"
+    samples = [sample(step, gpus=2, xids={1: [79]} if step == 3 else None) for step in range(30)]
+    write_recording(path, samples)
+    assert gc.isenabled()
+    reducer = reduce_recording(path)
+    assert gc.isenabled()
+    assert reducer.samples == 30 and reducer.hostname == samples[-1].system.hostname
+    assert reducer.summary("n", "1.0") == summarize(read_recording(path), "n", "1.0") == summarize(samples, "n", "1.0")
+    gc.unfreeze()
+
+
+def test_reduce_recording_fails_at_the_bad_line_and_restores_the_collector(recording: Path) -> None:
+    recording.write_text(recording.read_text() + '{"timestamp": 9, "system": {"hostname": "h"}}\n')
+    with pytest.raises(RecordingError, match=r"rec\.jsonl line 5: system\.uptimeSeconds: Field required"):
+        reduce_recording(recording)
+    assert gc.isenabled()
+    with pytest.raises(RecordingError, match="cannot open recording"):
+        reduce_recording(recording.with_name("absent.jsonl"))

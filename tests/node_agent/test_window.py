@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from resource_agent.api.samples import CollectorState, CollectorStatus, GpuDeviceSample, GpuSample, LMCacheSample, Sample, XidEvent
 from resource_agent.api.summary import NodeSummary, Stat
-from resource_agent.node_agent.window import SampleWindow, SummaryError, summarize
+from resource_agent.node_agent.window import SampleWindow, SummaryError, WindowReducer, summarize
 from tests.node_agent.agent_samples import GIB, gpu_device, lmcache_instance, pressure, sample, system
 from tests.node_agent.test_stats import as_tuple, reference_increase, reference_stat
 
@@ -52,6 +52,15 @@ def test_summary_of_empty_window_is_a_clear_error() -> None:
         SampleWindow().summary("n")
     with pytest.raises(SummaryError, match="system section"):
         summarize([Sample(timestamp=1.0)], "n")
+    reducer = WindowReducer()
+    with pytest.raises(SummaryError, match="no samples"):
+        reducer.summary("n")
+    reducer.add(Sample(timestamp=1.0))
+    assert reducer.hostname is None
+    with pytest.raises(SummaryError, match="system section"):
+        reducer.summary("n")
+    reducer.add(sample(1))
+    assert reducer.hostname == sample(1).system.hostname and reducer.summary("n").window.samples == 2
 
 
 def test_summary_window_inventory_and_host_sections() -> None:
@@ -276,3 +285,61 @@ def test_summary_equals_a_plain_reduction_on_a_long_random_window() -> None:
             device.memory_used_bytes = rng.randint(0, 80 * GIB)
         samples.append(s)
     check_against_reference(samples, summarize(samples, "n"))
+
+
+# --- the reducer fed one sample at a time -----------------------------------------------------------
+
+
+def fed(samples: list[Sample]) -> WindowReducer:
+    reducer = WindowReducer()
+    for s in samples:
+        reducer.add(s)
+    return reducer
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_samples())
+def test_reducer_summary_after_every_sample_equals_summarize_of_that_prefix(samples: list[Sample]) -> None:
+    reducer = WindowReducer()
+    for count, s in enumerate(samples, start=1):
+        reducer.add(s)
+        summary = reducer.summary("n", "1.0")  # asking does not consume: more samples may follow
+        assert summary == summarize(samples[:count], "n", "1.0")
+    check_against_reference(samples, reducer.summary("n"))
+
+
+def test_reducer_on_a_long_window_with_lmcache_is_bit_identical_to_summarize() -> None:
+    rng = random.Random(3)
+    samples = []
+    for step in range(2_500):
+        s = sample(step, gpus=2, xids={0: [48, 79]} if step % 613 == 0 else None)
+        s.system.cpu.utilization_percent = rng.uniform(0, 100)
+        for device in s.gpu.devices:
+            device.power_watts = None if rng.random() < 0.02 else rng.gauss(400, 90)
+            device.violation_seconds = {"power": step * 0.5} if step % 5 else {"power": step * 0.5, "thermal": step * 0.1}
+        lm = lmcache_instance(step, requested_tokens_total=float(step * 100 if step < 1_800 else (step - 1_800) * 100))
+        s.lmcache = LMCacheSample(instances=[lm])
+        samples.append(s)
+    summary = fed(samples).summary("n", "1.0")
+    assert summary.model_dump_json() == summarize(samples, "n", "1.0").model_dump_json()  # to the last bit
+    check_against_reference(samples, summary)
+    assert summary.gpu.devices[0].violation_seconds == {"power": 2_499 * 0.5, "thermal": pytest.approx(2_495 * 0.1)}
+
+
+def test_reducer_keeps_columns_not_samples() -> None:
+    samples = [sample(step, gpus=8) for step in range(300)]
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    reducer = WindowReducer()
+    for step in range(300):
+        reducer.add(sample(step, gpus=8))  # each sample dies when the next is built
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert reducer.summary("n") == summarize(samples, "n")
+    tracemalloc.start()
+    start, _ = tracemalloc.get_traced_memory()
+    kept = [sample(step, gpus=8) for step in range(300)]
+    list_size = tracemalloc.get_traced_memory()[0] - start
+    tracemalloc.stop()
+    assert len(kept) == 300
+    assert held - before < list_size / 3, (held - before, list_size)
