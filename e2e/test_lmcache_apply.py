@@ -205,7 +205,9 @@ def test_expected_cache_recommendations_appear(stack: Stack) -> None:
 
 def test_dismissed_change_is_never_applied(stack: Stack) -> None:
     stack.decide("dismissed", "lmcache-remote-gets-timing-out", "Dismissed")
-    stack.wait_phase("dismissed", "lmcache-remote-gets-timing-out", "Dismissed", 30)
+    dismissed = stack.wait_phase("dismissed", "lmcache-remote-gets-timing-out", "Dismissed", 30)
+    assert "applyResult" not in dismissed["status"]
+    assert stack.sims["dismissed"].posts() == []  # the later tests check again after the other approvals
 
 
 def test_approved_runtime_change_reaches_every_process(stack: Stack) -> None:

@@ -31,7 +31,8 @@ def test_derived_answer_is_valid_and_follows_the_findings() -> None:
 
 
 def test_derived_answer_without_a_data_block_is_still_valid() -> None:
-    InsightAnswer.model_validate(derived_answer({"messages": [{"role": "user", "content": "hi"}]}))
+    answer = InsightAnswer.model_validate(derived_answer({"messages": [{"role": "user", "content": "hi"}]}))
+    assert answer.summary and 1 <= answer.priority <= 5
 
 
 def _chat(base_url: str) -> openai.OpenAI:

@@ -41,7 +41,7 @@ def _unavailable(context: CollectorContext) -> Collector:
 
 
 @pytest.fixture
-def test_collectors(monkeypatch: pytest.MonkeyPatch) -> Counting:
+def registered_collectors(monkeypatch: pytest.MonkeyPatch) -> Counting:
     counting = Counting()
     monkeypatch.setitem(REGISTRY, "crashing", Registration("crashing", True, lambda context: Crashing()))
     monkeypatch.setitem(REGISTRY, "counting", Registration("counting", True, lambda context: counting))
@@ -53,7 +53,7 @@ def _states(sample: Sample) -> dict[str, tuple[CollectorState, str | None]]:
     return {status.name: (status.state, status.reason) for status in sample.collectors}
 
 
-def test_crashing_collector_is_reported_while_the_others_run(test_collectors: Counting) -> None:
+def test_crashing_collector_is_reported_while_the_others_run(registered_collectors: Counting) -> None:
     only = {name: name in {"crashing", "counting", "absent"} for name in REGISTRY}
     with Sampler(CollectorContext(), only) as sampler:
         states = _states(sampler.sample())
@@ -61,10 +61,10 @@ def test_crashing_collector_is_reported_while_the_others_run(test_collectors: Co
     assert states["crashing"] == (CollectorState.FAILED, "RuntimeError: boom")
     assert states["counting"] == (CollectorState.OK, None)
     assert states["absent"] == (CollectorState.UNAVAILABLE, "nothing here")
-    assert test_collectors.calls == 2 and test_collectors.closed
+    assert registered_collectors.calls == 2 and registered_collectors.closed
 
 
-def test_unknown_collector_and_broken_module_are_reported(test_collectors: Counting, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_collector_and_broken_module_are_reported(registered_collectors: Counting, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sampler_module, "_import_failures", {"broken": "import failed: SyntaxError: bad"})
     sample = Sampler(CollectorContext(), {name: False for name in REGISTRY} | {"nosuch": True}).sample()
     assert _states(sample) == {
