@@ -43,6 +43,7 @@ from resource_agent.operator.planning import (
     SPEC_DIGEST_ANNOTATION,
     ExistingRecommendation,
     Upsert,
+    expired,
     plan_reconcile,
 )
 from resource_agent.operator.settings import OperatorSettings
@@ -181,11 +182,21 @@ class Operator:
             self.insights.submit(report, analysis)
 
     async def _fleet_pass(self, index: kopf.Index, logger: logging.Logger) -> None:
-        """Cross-node findings, at most once per fleet interval (only the active replica gets events)."""
+        """Cross-node findings and the TTL sweep, at most once per fleet interval (only the active replica
+        gets events)."""
         if time.monotonic() - self._last_fleet_pass < self.settings.fleet_interval_seconds:
             return
         self._last_fleet_pass = time.monotonic()
         await self.reconcile_node(FLEET_NODE, None, self.fleet.fleet_findings(), index, logger)
+        await self._delete_expired(index)
+
+    async def _delete_expired(self, index: kopf.Index) -> None:
+        """Resolved recommendations past the TTL, also of nodes that no longer report."""
+        now = now_utc()
+        for entries in list(index.values()):
+            for entry in list(entries):
+                if expired(entry.existing, now, self.settings.plan):
+                    await self.store.delete(entry.existing.name)
 
     async def reconcile_node(
         self, node: str, report_uid: str | None, node_findings: list[Finding], index: kopf.Index,

@@ -127,9 +127,18 @@ def plan_reconcile(
             continue
         if known.phase is not Phase.RESOLVED:
             plan.resolves.append(Resolve(name))
-        elif known.resolved_at and now - known.resolved_at >= timedelta(seconds=settings.resolved_ttl_seconds):
+        elif expired(known, now, settings):
             plan.deletes.append(Delete(name))
     return plan
+
+
+def expired(known: ExistingRecommendation, now: datetime, settings: PlanSettings) -> bool:
+    """Resolved for longer than the TTL: time to delete it."""
+    return (
+        known.phase is Phase.RESOLVED
+        and known.resolved_at is not None
+        and now - known.resolved_at >= timedelta(seconds=settings.resolved_ttl_seconds)
+    )
 
 
 def _stale(last_seen: datetime | None, now: datetime, settings: PlanSettings) -> bool:

@@ -17,6 +17,7 @@ from resource_agent.node_agent.window import summarize
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.handlers import Operator, index_entry
 from resource_agent.operator.metrics import OperatorMetrics
+from resource_agent.operator.planning import PlanSettings
 from resource_agent.operator.settings import OperatorSettings
 from resource_agent.operator.store import RecommendationStore
 from resource_agent.scenarios import generate
@@ -41,7 +42,12 @@ class ClusterIndex:
         ]
 
     def values(self) -> list[list[Any]]:
-        return []
+        items = self._objects.list_cluster_custom_object(GROUP, VERSION, "resourcerecommendations")["items"]
+        by_node: dict[str, list[Any]] = {}
+        for i in items:
+            entry = index_entry(i["metadata"]["name"], i["spec"], i.get("status", {}), i["metadata"].get("annotations", {}))
+            by_node.setdefault(entry.existing.node_name, []).append(entry)
+        return list(by_node.values())
 
 
 def requests(metrics: OperatorMetrics) -> float:
@@ -158,5 +164,25 @@ async def test_approval_applies_once_even_for_stale_events_and_again_after_withd
         assert status["phase"] == "Open" and "applyResult" not in status
         await deliver(decide("Approved"))
         assert len(calls) == 2
+    finally:
+        client.close()
+
+
+async def test_fleet_pass_deletes_resolved_recommendations_of_silent_nodes(cluster) -> None:
+    install_crds(cluster.kubectl)
+    client = cluster.api_client()
+    metrics = OperatorMetrics(CollectorRegistry())
+    settings = OperatorSettings(metrics_listen=None, health_listen=None, fleet_interval_seconds=0.0,
+                                plan=PlanSettings(resolved_ttl_seconds=0.0))
+    operator = Operator(settings, RecommendationStore(client, metrics), metrics, ActionExecutor(lambda node: None))
+    index = ClusterIndex(client)
+    silent = f"silent-{uuid.uuid4().hex[:6]}"
+    findings = analyze(summarize(list(generate("thermal-throttle", seed=0, samples=20)), silent)).findings
+    try:
+        await operator.reconcile_node(silent, None, findings, index, log)
+        await operator.reconcile_node(silent, None, [], index, log)  # its last report: everything cleared
+        assert {e.existing.phase.value for e in index.get(silent)} == {"Resolved"}
+        await operator._fleet_pass(index, log)  # another node's report triggers the sweep; this node is silent
+        assert index.get(silent) == []
     finally:
         client.close()
