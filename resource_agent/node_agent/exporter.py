@@ -236,6 +236,10 @@ _LMCACHE_COUNTERS = (
     ("lmcache_remote_errors", "remote_errors_total", "Errors talking to the remote backend."),
     ("lmcache_retrieve_requests", "retrieve_requests_total", "Retrieve requests."),
     ("lmcache_store_requests", "store_requests_total", "Store requests."),
+    ("lmcache_remote_get_failures", "remote_get_failures_total", "Blocking gets from the remote backend that failed or timed out."),
+    ("lmcache_remote_put_failures", "remote_put_failures_total", "Puts to the remote backend that failed."),
+    ("lmcache_remote_ping_errors", "remote_ping_errors_total", "Failed pings of the remote backend."),
+    ("lmcache_remote_pings", "remote_ping_successes_total", "Successful pings of the remote backend."),
 )
 _LMCACHE_GAUGES = (
     ("lmcache_local_cpu_usage_bytes", "local_cpu_usage_bytes", "Local CPU (host memory) cache in use."),
@@ -247,6 +251,8 @@ _LMCACHE_GAUGES = (
     ("lmcache_store_latency_seconds", "store_latency_seconds", "Mean store latency since the previous sample."),
     ("lmcache_retrieve_throughput_tokens_per_second", "retrieve_throughput_tokens_per_second", "Retrieve throughput."),
     ("lmcache_remote_ping_seconds", "remote_ping_seconds", "Round trip to the remote backend."),
+    ("lmcache_blocking_timeout_seconds", "blocking_timeout_seconds", "Configured timeout of a blocking remote get (blocking_timeout_secs)."),
+    ("lmcache_worker_ranks", "worker_ranks", "Worker processes of the instance."),
 )
 
 

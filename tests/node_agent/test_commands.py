@@ -143,3 +143,24 @@ def test_agent_process_serves_endpoints_and_stops_on_sigterm() -> None:
             process.kill()
     assert process.returncode == 0, output
     assert "received SIGTERM" in output and "stopped after" in output
+
+
+def test_every_exported_metric_is_documented() -> None:
+    from tests.node_agent.agent_samples import lmcache_instance
+
+    from resource_agent.api.samples import LMCacheSample
+
+    exporter = SampleExporter()
+    registry = build_registry(exporter)
+    full = sample(2, gpus=1, xids={0: [48]})
+    full.lmcache = LMCacheSample(instances=[lmcache_instance(
+        2, remote_get_failures_total=3.0, remote_put_failures_total=1.0, remote_ping_errors_total=0.0,
+        remote_ping_successes_total=9.0, blocking_timeout_seconds=10.0, worker_ranks=2,
+    )])
+    exporter.observe(full)
+    exposed = {line.split("{")[0].split(" ")[0] for line in generate_latest(registry).decode().splitlines()
+               if line.startswith("resource_agent_")}
+    assert "resource_agent_lmcache_remote_get_failures_total" in exposed
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    missing = sorted(name for name in exposed if f"`{name}`" not in documented)
+    assert not missing, f"exported but not in docs/metrics.md: {missing}"
