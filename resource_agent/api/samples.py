@@ -71,7 +71,9 @@ class DiskSample(ApiModel):
     write_bytes_per_second: float | None = None
     read_iops: float | None = None
     write_iops: float | None = None
-    busy_percent: float | None = None
+    busy_percent: float | None = None  # io_time share; saturation only for single-queue devices
+    queue_depth: float | None = None  # mean requests in flight (rate of io_time_weighted, as node_exporter)
+    await_seconds: float | None = None  # mean time per completed request (read+write time / ios)
 
 
 class NetworkSample(ApiModel):
@@ -124,6 +126,7 @@ class GpuProcess(ApiModel):
     pid: int
     used_memory_bytes: int | None = None
     name: str | None = None
+    started_at: float | None = None  # unix seconds the process started (/proc/<pid>/stat starttime + btime)
     pod_uid: str | None = None
     container_id: str | None = None
 
@@ -148,7 +151,10 @@ class GpuDeviceSample(ApiModel):
     slowdown_temperature_celsius: float | None = None
     shutdown_temperature_celsius: float | None = None
     power_watts: float | None = None
-    power_limit_watts: float | None = None
+    power_limit_watts: float | None = None  # enforced limit (nvmlDeviceGetEnforcedPowerLimit)
+    power_default_limit_watts: float | None = None  # nvmlDeviceGetPowerManagementDefaultLimit
+    power_limit_min_watts: float | None = None  # nvmlDeviceGetPowerManagementLimitConstraints
+    power_limit_max_watts: float | None = None
     sm_clock_mhz: float | None = None
     sm_clock_max_mhz: float | None = None
     memory_clock_mhz: float | None = None
@@ -178,12 +184,26 @@ class GpuDeviceSample(ApiModel):
     xid_events: list[XidEvent] = Field(default_factory=list)  # events seen since the last sample
     recovery_action: str | None = None  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION, decoded
     unsupported: list[str] = Field(default_factory=list)  # NVML calls this device does not support
+    missing_functions: list[str] = Field(default_factory=list)  # NVML functions the installed driver lacks
+
+
+class LostGpu(ApiModel):
+    """A GPU NVML enumerates (or the PCI bus lists) that cannot be queried: fallen off the bus, lost, hung."""
+
+    index: int | None = None
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    error: str  # the NVML error, e.g. "GPU is lost", or "listed on the PCI bus, not by NVML"
 
 
 class GpuSample(ApiModel):
     driver_version: str | None = None
     cuda_driver_version: str | None = None
     devices: list[GpuDeviceSample] = Field(default_factory=list)
+    lost: list[LostGpu] = Field(default_factory=list)  # devices that failed; the healthy ones are in `devices`
+    pci_gpu_count: int | None = None  # NVIDIA display/3D PCI functions under <host-sys>/bus/pci/devices
+    pci_bus_ids: list[str] = Field(default_factory=list)
+    xid_events_unattributed: list[XidEvent] = Field(default_factory=list)  # events whose device lookup failed
 
 
 # --- LMCache --------------------------------------------------------------------

@@ -8,6 +8,8 @@ window instead of the raw series (Prometheus keeps the series).
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field
 
 from resource_agent.api.base import ApiModel
@@ -91,6 +93,8 @@ class DiskSummary(ApiModel):
     read_iops: Stat | None = None
     write_iops: Stat | None = None
     busy_percent: Stat | None = None
+    queue_depth: Stat | None = None
+    await_seconds: Stat | None = None
 
 
 class NetworkSummary(ApiModel):
@@ -149,6 +153,26 @@ class PcieSummary(ApiModel):
     tx_bytes_per_second: Stat | None = None
 
 
+class GpuFaultKind(StrEnum):
+    """Hardware faults that stand until the GPU is reset or the node reboots (not window events)."""
+
+    ECC_UNCORRECTED = "ecc-uncorrected"  # volatile uncorrected ECC count above zero on this boot
+    ROW_REMAP_PENDING = "row-remap-pending"
+    ROW_REMAP_FAILURE = "row-remap-failure"
+    RECOVERY_ACTION = "recovery-action"  # NVML recovery action other than none
+    FATAL_XID = "fatal-xid"  # a fatal XID since the last GPU reset or boot
+    LOST = "lost"  # NVML lost the GPU, or the PCI bus lists it and NVML does not
+
+
+class GpuFault(ApiModel):
+    """One standing hardware fault, kept per boot id and GPU uuid until it is fixed."""
+
+    kind: GpuFaultKind
+    since: float  # unix seconds it was first seen on this boot
+    detail: str  # e.g. "uncorrected volatile ECC 2", "XID 79", "recovery action: reset"
+    xid: int | None = None
+
+
 class GpuSummary(ApiModel):
     index: int
     uuid: str
@@ -165,8 +189,11 @@ class GpuSummary(ApiModel):
     slowdown_temperature_celsius: float | None = None
     shutdown_temperature_celsius: float | None = None
     power_watts: Stat | None = None
-    power_limit_watts: float | None = None
+    power_limit_watts: float | None = None  # enforced
+    power_default_limit_watts: float | None = None
+    power_limit_max_watts: float | None = None
     sm_clock_mhz: Stat | None = None
+    sm_clock_busy_mhz: Stat | None = None  # SM clock over busy samples only (SM utilisation above the busy floor)
     sm_clock_max_mhz: float | None = None
     memory_clock_mhz: Stat | None = None
     memory_clock_max_mhz: float | None = None
@@ -180,12 +207,23 @@ class GpuSummary(ApiModel):
     xid_counts: dict[str, int] = Field(default_factory=dict)  # XID code -> events in the window
     recovery_action: str | None = None  # last non-"none" action NVML recommended
     unsupported: list[str] = Field(default_factory=list)
+    faults: list[GpuFault] = Field(default_factory=list)  # standing hardware faults (persist across windows)
+
+
+class LostGpuSummary(ApiModel):
+    index: int | None = None
+    uuid: str | None = None
+    pci_bus_id: str | None = None
+    error: str
+    since: float  # unix seconds first seen lost on this boot
 
 
 class GpuSection(ApiModel):
     available: bool
     reason: str | None = None
     devices: list[GpuSummary] = Field(default_factory=list)
+    lost: list[LostGpuSummary] = Field(default_factory=list)  # persists until the GPU is back or the node reboots
+    expected_count: int | None = None  # NVIDIA GPUs the PCI bus lists; more than NVML sees means a GPU is missing
 
 
 # --- LMCache -----------------------------------------------------------------------
