@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from resource_agent.analysis.engine import analyze as analyze_summary
+from resource_agent.analysis import catalog
 from resource_agent.analysis.policy import Policy, PolicyError
 from resource_agent.analysis.render import FORMATS, render
 from resource_agent.api.findings import Analysis
@@ -38,7 +39,7 @@ def load_policy(path: Path | None) -> Policy:
     if path is None:
         return Policy()
     try:
-        return Policy.from_yaml(path)
+        return catalog.load_policy(path)
     except PolicyError as exc:
         raise InputError(str(exc)) from None
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from resource_agent.analysis.catalog import RULES
 from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.registry import RuleInfo, all_rules
+from resource_agent.analysis.rule import Rule
 from resource_agent.analysis.scores import score
 from resource_agent.analysis.support import window_seconds
 from resource_agent.api.findings import Analysis, Finding
@@ -18,10 +19,10 @@ def window_is_sustained(summary: NodeSummary, policy: Policy) -> bool:
     return summary.window.samples >= sustain.min_samples and window_seconds(summary) >= sustain.min_window_seconds
 
 
-def run_rule(info: RuleInfo, summary: NodeSummary, policy: Policy) -> list[Finding]:
+def run_rule(rule: Rule, summary: NodeSummary, policy: Policy) -> list[Finding]:
     """One rule's findings, with the policy's severity override applied."""
-    findings = info.function(summary, policy)
-    override = policy.severity_override(info.id)
+    findings = rule(summary, policy)
+    override = policy.severity_override(rule.id)
     if override is None:
         return findings
     return [finding.model_copy(update={"severity": override}) for finding in findings]
@@ -29,10 +30,9 @@ def run_rule(info: RuleInfo, summary: NodeSummary, policy: Policy) -> list[Findi
 
 def rank(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then the rule's weight, then target and rule for a stable order."""
-    rules = all_rules()
     return sorted(
         findings,
-        key=lambda f: (-f.severity.rank, -rules[f.rule].weight, f.target.key(), f.rule),
+        key=lambda f: (-f.severity.rank, -RULES[f.rule].weight, f.target.key(), f.rule),
     )
 
 
@@ -41,9 +41,9 @@ def analyze(summary: NodeSummary, policy: Policy | None = None) -> Analysis:
     policy = policy or DEFAULT_POLICY
     sustained = window_is_sustained(summary, policy)
     findings: list[Finding] = []
-    for rule_id, info in sorted(all_rules().items()):
-        if not policy.is_enabled(rule_id) or (info.sustained and not sustained):
+    for rule_id, rule in RULES.items():
+        if not policy.is_enabled(rule_id) or (rule.sustained and not sustained):
             continue
-        findings.extend(run_rule(info, summary, policy))
+        findings.extend(run_rule(rule, summary, policy))
     ranked = rank(findings)
     return Analysis(node_name=summary.node_name, findings=ranked, scores=score(summary, ranked))

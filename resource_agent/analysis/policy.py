@@ -1,7 +1,9 @@
 """The analysis policy: thresholds, sustain requirements and which rules run.
 
-Every rule carries its default thresholds (see `registry.rule`); a policy only
-overrides what it names. Loaded from YAML (the Helm chart mounts one from a
+Every rule carries its default thresholds (see `analysis.rule`); a policy only
+overrides what it names. The policy knows no rule: the names it mentions are
+checked against the table it is given (`analysis.catalog.load_policy` hands in
+the engine's). Loaded from YAML (the Helm chart mounts one from a
 ConfigMap); unknown keys, rules and thresholds are errors that name the key.
 Defaults are documented in docs/policy.md.
 """
@@ -13,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from resource_agent.api.findings import Severity
+
+
+KnownRules = Mapping[str, Mapping[str, float]]  # rule id -> its default thresholds
 
 
 class PolicyError(ValueError):
@@ -51,10 +56,10 @@ class Policy(_Strict):
     rules: dict[str, RuleSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _names_are_known(self) -> Policy:
-        from resource_agent.analysis.registry import all_rules
-
-        known = all_rules()
+    def _names_are_known(self, info: ValidationInfo) -> Policy:
+        known: KnownRules | None = (info.context or {}).get("known_rules")
+        if known is None:
+            return self
         named = [("enabled_rules", r) for r in self.enabled_rules or []]
         named += [("disabled_rules", r) for r in self.disabled_rules]
         named += [("rules", r) for r in self.rules]
@@ -62,7 +67,7 @@ class Policy(_Strict):
             if rule_id not in known:
                 raise ValueError(f"{key}: unknown rule {rule_id!r}")
         for rule_id, settings in self.rules.items():
-            defaults = known[rule_id].defaults
+            defaults = known[rule_id]
             for name in settings.thresholds:
                 if name not in defaults:
                     raise ValueError(
@@ -78,33 +83,29 @@ class Policy(_Strict):
         settings = self.rules.get(rule_id)
         return settings is None or settings.enabled
 
-    def thresholds(self, rule_id: str) -> Mapping[str, float]:
-        """The rule's thresholds: its defaults with this policy's overrides applied."""
-        from resource_agent.analysis.registry import all_rules
-
-        defaults = all_rules()[rule_id].defaults
+    def threshold_overrides(self, rule_id: str) -> Mapping[str, float]:
+        """The thresholds this policy sets for `rule_id` (the rule merges them with its defaults)."""
         settings = self.rules.get(rule_id)
-        if settings is None or not settings.thresholds:
-            return defaults
-        return {**defaults, **settings.thresholds}
+        return settings.thresholds if settings else {}
 
     def severity_override(self, rule_id: str) -> Severity | None:
         settings = self.rules.get(rule_id)
         return settings.severity if settings else None
 
     @classmethod
-    def from_mapping(cls, data: Any, source: str = "policy") -> Policy:
+    def from_mapping(cls, data: Any, source: str = "policy", known_rules: KnownRules | None = None) -> Policy:
+        """Validate `data`; with `known_rules` (rule id -> default thresholds) also the names it uses."""
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
             raise PolicyError(f"{source}: the policy must be a mapping, got {type(data).__name__}")
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"known_rules": known_rules})
         except ValidationError as exc:
             raise PolicyError(f"{source}: {_describe(exc)}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Policy:
+    def from_yaml(cls, path: str | Path, known_rules: KnownRules | None = None) -> Policy:
         path = Path(path)
         try:
             text = path.read_text()
@@ -114,7 +115,7 @@ class Policy(_Strict):
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise PolicyError(f"{path}: not valid YAML: {exc}") from None
-        return cls.from_mapping(data, source=str(path))
+        return cls.from_mapping(data, source=str(path), known_rules=known_rules)
 
 
 def _describe(exc: ValidationError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from resource_agent.analysis.registry import RULES
+from resource_agent.analysis.rule import RuleContext
 from resource_agent.api.findings import (
     Action,
     ActionType,
@@ -106,7 +106,7 @@ def action(kind: ActionType, **parameters: ParamValue | None) -> Action:
 
 def make_finding(
     summary: NodeSummary,
-    rule_id: str,
+    ctx: RuleContext,
     *,
     severity: Severity,
     target: Target,
@@ -116,7 +116,7 @@ def make_finding(
     impact: str,
     sensitive: Iterable[tuple[str, str]] = (),
 ) -> Finding:
-    """A finding of `rule_id`; the node name and target names are always listed as sensitive."""
+    """A finding of the context's rule; the node name and target names are always listed as sensitive."""
     values = [("node", summary.node_name), *sensitive]
     if target.kind in (TargetKind.PROCESS, TargetKind.LMCACHE_INSTANCE):
         values.append(("name", target.name))
@@ -129,8 +129,8 @@ def make_finding(
         if value and value not in seen:
             seen[value] = Sensitive(unmasked=value, masked=mask(kind, value))
     return Finding(
-        rule=rule_id,
-        category=RULES[rule_id].category,
+        rule=ctx.rule.id,
+        category=ctx.rule.category,
         severity=severity,
         node_name=summary.node_name,
         target=target,

@@ -29,6 +29,7 @@ def operator(
     verbose: bool,
 ) -> None:
     """Watch ResourceReports and keep ResourceRecommendations in line with them."""
+    from resource_agent.analysis.catalog import load_policy
     from resource_agent.analysis.policy import Policy
     from resource_agent.operator.planning import PlanSettings
     from resource_agent.operator.runtime import run_operator
@@ -38,7 +39,7 @@ def operator(
     if not verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per LLM/LMCache request otherwise
     try:
-        policy = Policy.from_yaml(policy_file) if policy_file else Policy()
+        policy = load_policy(policy_file) if policy_file else Policy()
         settings = OperatorSettings(
             policy=policy,
             plan=PlanSettings(

@@ -30,9 +30,9 @@ def test_raise_is_bounded_by_spare_memory_and_the_policy_cap():
     total = 2048 * GIB
     tight = node(caches=[lmcache(**THRASH)])
     # spare = lowest available (0.6 x total) - 20% reserve = 819 GiB: doubling 20 -> 40 fits
-    assert rules.raised_cpu_size_gb(20, 0.4 * total, POLICY.thresholds(rules.LOW_HIT_RATE)) == 40
-    assert rules.raised_cpu_size_gb(20, 5.5 * GIB, POLICY.thresholds(rules.LOW_HIT_RATE)) == 25
-    assert rules.raised_cpu_size_gb(20, 0.5 * GIB, POLICY.thresholds(rules.LOW_HIT_RATE)) is None
+    assert rules.raised_cpu_size_gb(20, 0.4 * total, rules.low_hit_rate_evicting.thresholds(POLICY)) == 40
+    assert rules.raised_cpu_size_gb(20, 5.5 * GIB, rules.low_hit_rate_evicting.thresholds(POLICY)) == 25
+    assert rules.raised_cpu_size_gb(20, 0.5 * GIB, rules.low_hit_rate_evicting.thresholds(POLICY)) is None
     capped = Policy.from_mapping({"rules": {rules.LOW_HIT_RATE: {"thresholds": {"max_local_cpu_size_cap_gb": 30}}}})
     assert rules.low_hit_rate_evicting(tight, capped)[0].action.parameters["value"] == "30"
     full_host = tight.model_copy(update={"memory": tight.memory.model_copy(update={"available_bytes": st(0.2 * total)})})

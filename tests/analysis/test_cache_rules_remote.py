@@ -82,7 +82,7 @@ def test_the_raise_is_bounded_by_the_policy_cap_and_rounds_up_to_whole_seconds()
     capped = Policy.from_mapping({"rules": {rules.GET_TIMEOUTS: {"thresholds": {"blocking_timeout_cap_secs": 15}}}})
     summary = node(caches=[lmcache(**TIMING_OUT)])
     assert rules.remote_gets_timing_out(summary, capped)[0].action.parameters["value"] == "15"
-    limits = POLICY.thresholds(rules.GET_TIMEOUTS)
+    limits = rules.remote_gets_timing_out.thresholds(POLICY)
     assert rules.raised_blocking_timeout(lmcache(**{**TIMING_OUT, "blocking_timeout_seconds": 7.5}), limits) == 15
     assert rules.raised_blocking_timeout(lmcache(**{**TIMING_OUT, "blocking_timeout_seconds": 45.0}), limits) == 60
 

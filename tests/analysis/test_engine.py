@@ -2,7 +2,7 @@ from tests.analysis.analysis_builders import gpu, lmcache, node, st
 
 from resource_agent.analysis.engine import analyze, window_is_sustained
 from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.registry import all_rules
+from resource_agent.analysis.catalog import RULES
 from resource_agent.api.findings import Severity
 from resource_agent.api.summary import EccSummary
 
@@ -62,7 +62,7 @@ def test_every_finding_carries_evidence_action_impact_and_the_node_as_sensitive(
         assert finding.evidence and finding.expected_impact and finding.summary
         assert all(e.window_seconds == 295.0 for e in finding.evidence)
         assert "gpu-node-1" in {s.unmasked for s in finding.sensitive}
-        assert finding.category == all_rules()[finding.rule].category
+        assert finding.category == RULES[finding.rule].category
 
 
 def test_scores_come_with_the_analysis():
@@ -74,7 +74,7 @@ def test_scores_come_with_the_analysis():
 
 
 def test_every_rule_is_documented_with_a_rationale_and_a_known_family():
-    for info in all_rules().values():
+    for info in RULES.values():
         assert len(info.rationale) > 40
         assert info.family in {"gpu", "gpu_health", "host", "cache"}
 
@@ -86,4 +86,4 @@ def test_findings_only_carry_the_actions_their_rule_declares():
     analyses = [analyze(node(**TROUBLED))]
     analyses += [analyze(summarize(list(generate(name)), "sim")) for name in list_scenarios()]
     for finding in (f for analysis in analyses for f in analysis.findings):
-        assert finding.action.type in all_rules()[finding.rule].actions, finding.rule
+        assert finding.action.type in RULES[finding.rule].actions, finding.rule

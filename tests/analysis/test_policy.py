@@ -1,15 +1,15 @@
 import pytest
 
 from resource_agent.analysis.policy import Policy, PolicyError
-from resource_agent.analysis.registry import all_rules
+from resource_agent.analysis.catalog import RULES, load_policy
 from resource_agent.api.findings import Severity
 
 
 def test_defaults_come_from_the_rules():
     policy = Policy()
-    assert policy.thresholds("gpu-idle-holding-memory") == all_rules()["gpu-idle-holding-memory"].defaults
+    assert RULES["gpu-idle-holding-memory"].thresholds(policy) == RULES["gpu-idle-holding-memory"].defaults
     assert policy.sustain.min_samples == 5
-    assert all(policy.is_enabled(rule_id) for rule_id in all_rules())
+    assert all(policy.is_enabled(rule_id) for rule_id in RULES)
 
 
 def test_from_yaml_applies_overrides(tmp_path):
@@ -26,13 +26,13 @@ rules:
     thresholds: {max_local_cpu_size_cap_gb: 64}
 """
     )
-    policy = Policy.from_yaml(path)
+    policy = load_policy(path)
     assert policy.sustain.min_window_seconds == 120
     assert not policy.is_enabled("gpu-imbalance")
     assert policy.severity_override("gpu-idle-holding-memory") is Severity.CRITICAL
-    limits = policy.thresholds("gpu-idle-holding-memory")
+    limits = RULES["gpu-idle-holding-memory"].thresholds(policy)
     assert limits["memory_used_percent_min"] == 50 and limits["sm_utilization_mean_max"] == 5
-    assert policy.thresholds("lmcache-low-hit-rate-evicting")["max_local_cpu_size_cap_gb"] == 64
+    assert RULES["lmcache-low-hit-rate-evicting"].thresholds(policy)["max_local_cpu_size_cap_gb"] == 64
 
 
 @pytest.mark.parametrize(
@@ -53,13 +53,13 @@ def test_bad_policies_name_the_key(tmp_path, text, message):
     path = tmp_path / "policy.yaml"
     path.write_text(text)
     with pytest.raises(PolicyError, match="policy.yaml") as caught:
-        Policy.from_yaml(path)
+        load_policy(path)
     assert message in str(caught.value)
 
 
 def test_missing_file_and_empty_file(tmp_path):
     with pytest.raises(PolicyError, match="cannot read"):
-        Policy.from_yaml(tmp_path / "absent.yaml")
+        load_policy(tmp_path / "absent.yaml")
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
-    assert Policy.from_yaml(empty) == Policy()
+    assert load_policy(empty) == Policy()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 
-from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.registry import rule
+from resource_agent.analysis.rule import RuleContext, rule
 from resource_agent.analysis.support import GIB, action, evidence, gib, lmcache_sensitive, lmcache_target, make_finding
 from resource_agent.api.findings import ActionType, Category, Evidence, Finding, Severity
 from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
@@ -38,7 +37,7 @@ def _serving(summary: NodeSummary) -> Iterator[LMCacheInstanceSummary]:
     defaults={},
     sustained=False,
 )
-def unreachable(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def unreachable(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """An LMCache instance whose API server does not answer, or reports itself unhealthy,
     cannot be measured and may not be caching at all; the other cache rules skip it."""
     findings = []
@@ -50,7 +49,7 @@ def unreachable(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                UNREACHABLE,
+                ctx,
                 severity=Severity.WARNING,
                 target=lmcache_target(instance),
                 text=f"LMCache instance {instance.instance} is {state}{detail}",
@@ -71,10 +70,10 @@ def unreachable(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=30,
     defaults={"requested_tokens_min": 100000.0, "hit_rate_max": 0.01},
 )
-def never_hit(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def never_hit(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A cache that serves many requests but (almost) never hits stores KV for nothing: the
     workload shares no prefixes. Turning it off frees the host memory it pins."""
-    limits = policy.thresholds(NEVER_HIT)
+    limits = ctx.limits
     findings = []
     for instance in _serving(summary):
         rate = instance.token_hit_rate
@@ -84,7 +83,7 @@ def never_hit(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                NEVER_HIT,
+                ctx,
                 severity=Severity.INFO,
                 target=lmcache_target(instance),
                 text=f"LMCache {instance.instance} hit {rate:.1%} of {instance.requested_tokens:,.0f} requested tokens",
@@ -124,7 +123,7 @@ def raised_cpu_size_gb(current_gb: float, spare_bytes: float, limits: Mapping[st
         "increase_min_gb": 1.0,
     },
 )
-def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def low_hit_rate_evicting(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A low hit rate while the cache keeps evicting means reusable KV is thrown out before it
     is reused: the cache is too small for the working set. When the host has spare memory
     (the lowest available memory in the window minus a reserve), raise max_local_cpu_size
@@ -133,7 +132,7 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
     raise is sized per process and the spare memory is shared by the worker ranks. LMCache
     reads it at start, so the change is not runtime-effective. Caches that never hit are left
     to lmcache-never-hit."""
-    limits = policy.thresholds(LOW_HIT_RATE)
+    limits = ctx.limits
     memory = summary.memory
     spare = memory.available_bytes.min - memory.total_bytes * limits["host_memory_reserve_fraction"]
     findings = []
@@ -152,7 +151,7 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
         findings.append(
             make_finding(
                 summary,
-                LOW_HIT_RATE,
+                ctx,
                 severity=Severity.WARNING,
                 target=lmcache_target(instance),
                 text=f"LMCache {instance.instance} hits {rate:.0%} of tokens and evicted {instance.evictions:,.0f} times; "
@@ -185,11 +184,11 @@ def low_hit_rate_evicting(summary: NodeSummary, policy: Policy) -> list[Finding]
     weight=15,
     defaults={"usage_percent_p95_min": 95.0, "evictions_max": 0.0},
 )
-def usage_near_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def usage_near_full(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A CPU tier that is nearly full but has not started evicting will evict as soon as the
     working set grows. It is an early notice; once evictions hurt the hit rate,
     lmcache-low-hit-rate-evicting proposes a larger size."""
-    limits = policy.thresholds(NEAR_FULL)
+    limits = ctx.limits
     findings = []
     for instance in _serving(summary):
         usage = instance.local_cpu_usage_percent
@@ -198,7 +197,7 @@ def usage_near_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                NEAR_FULL,
+                ctx,
                 severity=Severity.INFO,
                 target=lmcache_target(instance),
                 text=f"LMCache {instance.instance} CPU tier is {usage.p95:.0f}% full (p95) and about to evict",
@@ -219,20 +218,19 @@ def usage_near_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=50,
     defaults={"remote_errors_min": 1.0, "retrieve_latency_p95_max": 0.5, "remote_ping_p95_max": 0.1},
 )
-def backend_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def backend_degraded(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """Errors talking to the remote backend (Redis, Mooncake, ...), slow retrievals or a slow
     ping make cache hits cost more than recomputing the prefill. Check the backend. Failed
     gets on a backend that answers every ping and takes every put are timeouts, left to
     lmcache-remote-gets-timing-out when it is enabled; they count here only when
     blocking_timeout_secs is unknown or already at that rule's cap."""
-    limits = policy.thresholds(BACKEND)
-    timeouts_explained = policy.is_enabled(GET_TIMEOUTS)
-    timeout_limits = policy.thresholds(GET_TIMEOUTS)
+    limits = ctx.limits
+    timeout_limits = ctx.thresholds_of(remote_gets_timing_out)
     findings = []
     for instance in _serving(summary):
         signals: list[Evidence] = []
         errors = instance.remote_errors
-        if timeouts_explained and backend_answers(instance, timeout_limits):
+        if timeout_limits is not None and backend_answers(instance, timeout_limits):
             # no ping errors, no put failures: every error is a failed get, at most a timeout to raise
             timeout = instance.blocking_timeout_seconds
             raisable = timeout is not None and timeout < math.floor(timeout_limits["blocking_timeout_cap_secs"])
@@ -251,7 +249,7 @@ def backend_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                BACKEND,
+                ctx,
                 severity=Severity.WARNING,
                 target=lmcache_target(instance),
                 text=f"LMCache {instance.instance} {backend} backend: "
@@ -300,7 +298,7 @@ def raised_blocking_timeout(instance: LMCacheInstanceSummary, limits: Mapping[st
         "blocking_timeout_cap_secs": 60.0,
     },
 )
-def remote_gets_timing_out(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def remote_gets_timing_out(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """LMCache's remote backend waits blocking_timeout_secs for each blocking get
     (`future.result(config.blocking_timeout_secs)` in RemoteBackend.get_blocking and
     batched_get_blocking) and counts a get that timed out, raised or came back empty in
@@ -317,7 +315,7 @@ def remote_gets_timing_out(summary: NodeSummary, policy: Policy) -> list[Finding
     LMCache reads it on every get, so POST /conf changes it at once, no restart. Ping
     errors, slow pings or failed puts point at the backend instead and are left to
     lmcache-backend-degraded."""
-    limits = policy.thresholds(GET_TIMEOUTS)
+    limits = ctx.limits
     findings = []
     for instance in _serving(summary):
         proposed = raised_blocking_timeout(instance, limits)
@@ -338,7 +336,7 @@ def remote_gets_timing_out(summary: NodeSummary, policy: Policy) -> list[Finding
         findings.append(
             make_finding(
                 summary,
-                GET_TIMEOUTS,
+                ctx,
                 severity=Severity.WARNING,
                 target=lmcache_target(instance),
                 text=f"LMCache {instance.instance}: {failures:,.0f} remote gets failed while the {backend} backend "
@@ -358,3 +356,6 @@ def remote_gets_timing_out(summary: NodeSummary, policy: Policy) -> list[Finding
             )
         )
     return findings
+
+
+RULES = (unreachable, never_hit, low_hit_rate_evicting, usage_near_full, backend_degraded, remote_gets_timing_out)

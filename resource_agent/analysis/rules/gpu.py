@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.registry import rule
+from resource_agent.analysis.rule import RuleContext, rule
 from resource_agent.analysis.support import (
     action,
     evidence,
@@ -66,12 +65,12 @@ def is_thermally_throttled(gpu: GpuSummary, limits: Mapping[str, float], seconds
     weight=60,
     defaults={"sm_utilization_mean_max": 5.0, "sm_utilization_p95_max": 10.0, "memory_used_percent_min": 20.0},
 )
-def idle_gpu_holding_memory(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU that holds much memory while its SMs stay idle for the whole window is allocated
     but unused: nobody else can schedule on it. Mean and p95 of SM utilisation must both be
     low, so a short burst of work does not hide an idle window and a short pause does not
     trigger it."""
-    limits = policy.thresholds(IDLE_HOLDING_MEMORY)
+    limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         sm, used_percent = gpu.sm_utilization_percent, gpu.memory_used_percent
@@ -82,7 +81,7 @@ def idle_gpu_holding_memory(summary: NodeSummary, policy: Policy) -> list[Findin
         findings.append(
             make_finding(
                 summary,
-                IDLE_HOLDING_MEMORY,
+                ctx,
                 severity=Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} holds {gib(held)} ({used_percent.mean:.0f}%){owners} "
@@ -111,13 +110,13 @@ UNDERUTILIZED = "gpu-underutilized"
     weight=20,
     defaults={"sm_utilization_mean_max": 30.0, "sm_utilization_p95_max": 60.0, "memory_used_percent_min": 5.0},
 )
-def underutilized_gpu(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def underutilized_gpu(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU that has work on it (memory allocated) but keeps its SMs mostly idle could be
     shared (MIG, time-slicing) or its work packed onto fewer GPUs. GPUs already reported as
     idle-but-holding-memory are left to that rule, and GPUs with nothing on them are free
     capacity, not waste."""
-    limits = policy.thresholds(UNDERUTILIZED)
-    idle_limits = policy.thresholds(IDLE_HOLDING_MEMORY) if policy.is_enabled(IDLE_HOLDING_MEMORY) else None
+    limits = ctx.limits
+    idle_limits = ctx.thresholds_of(idle_gpu_holding_memory)
     findings = []
     for gpu in summary.gpu.devices:
         sm, used = gpu.sm_utilization_percent, gpu.memory_used_percent
@@ -130,7 +129,7 @@ def underutilized_gpu(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                UNDERUTILIZED,
+                ctx,
                 severity=Severity.INFO,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} averages {sm.mean:.0f}% SM utilisation (p95 {sm.p95:.0f}%)",
@@ -157,11 +156,11 @@ MEMORY_PRESSURE = "gpu-memory-pressure"
     weight=70,
     defaults={"memory_used_percent_p95_min": 95.0, "critical_memory_used_percent_max": 99.0, "target_percent": 90.0},
 )
-def gpu_memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def gpu_memory_pressure(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU whose memory stays nearly full risks CUDA out-of-memory errors and, in vLLM,
     KV-cache preemption (requests recomputed or swapped). vLLM preallocates
     `gpu_memory_utilization` (0.9 by default) of memory, so the default threshold sits above it."""
-    limits = policy.thresholds(MEMORY_PRESSURE)
+    limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         used = gpu.memory_used_percent
@@ -171,7 +170,7 @@ def gpu_memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                MEMORY_PRESSURE,
+                ctx,
                 severity=Severity.CRITICAL if critical else Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} memory is {used.p95:.1f}% used (p95), peak {used.max:.1f}%",
@@ -195,12 +194,12 @@ def gpu_memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=80,
     defaults={"reason_share_min": 0.1, "violation_share_min": 0.1},
 )
-def thermal_throttling(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def thermal_throttling(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """The driver lowers clocks when the GPU is too hot and says so in its clock event
     reasons (SwThermalSlowdown, HwThermalSlowdown) and thermal violation time. The rule reads
     those, never guesses from temperature. Hardware thermal slowdown cuts clocks hard and is
     critical."""
-    limits = policy.thresholds(THERMAL_THROTTLING)
+    limits = ctx.limits
     seconds = window_seconds(summary)
     findings = []
     for gpu in summary.gpu.devices:
@@ -212,7 +211,7 @@ def thermal_throttling(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                THERMAL_THROTTLING,
+                ctx,
                 severity=Severity.CRITICAL if hardware else Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} was thermally throttled in {share:.0%} of samples{temperature}",
@@ -239,12 +238,12 @@ POWER_CAPPED = "gpu-power-capped"
     weight=50,
     defaults={"power_cap_share_min": 0.3, "power_brake_share_min": 0.05, "violation_share_min": 0.3},
 )
-def power_capped(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def power_capped(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """Clocks held down by the power limit (SwPowerCap) for much of the window mean the GPU
     wants more power than its cap allows, often a cap set below the board default. Hardware
     power brake (HwPowerBrakeSlowdown) is an external signal, usually the PSU or the chassis,
     and is critical."""
-    limits = policy.thresholds(POWER_CAPPED)
+    limits = ctx.limits
     seconds = window_seconds(summary)
     findings = []
     for gpu in summary.gpu.devices:
@@ -261,7 +260,7 @@ def power_capped(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                POWER_CAPPED,
+                ctx,
                 severity=Severity.CRITICAL if brake else Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} clocks held by the {what} in {max(cap_share, brake_share):.0%} of samples{drawn}{capped_at}",
@@ -289,11 +288,11 @@ CLOCKS_LOW = "gpu-clocks-low-unexplained"
     weight=40,
     defaults={"busy_sm_utilization_mean_min": 50.0, "clock_ratio_max": 0.8, "explained_share_min": 0.1},
 )
-def clocks_low_unexplained(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def clocks_low_unexplained(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A busy GPU should run near its maximum SM clock. Low clocks with no thermal, power or
     hardware slowdown reason point at application clocks or a clock lock left behind
     (nvidia-smi -lgc/-ac). Idle GPUs lower clocks on purpose and are ignored."""
-    limits = policy.thresholds(CLOCKS_LOW)
+    limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         sm, clock, clock_max = gpu.sm_utilization_percent, gpu.sm_clock_mhz, gpu.sm_clock_max_mhz
@@ -307,7 +306,7 @@ def clocks_low_unexplained(summary: NodeSummary, policy: Policy) -> list[Finding
         findings.append(
             make_finding(
                 summary,
-                CLOCKS_LOW,
+                ctx,
                 severity=Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} runs at {clock.mean:.0f} MHz of {clock_max:.0f} MHz while {sm.mean:.0f}% busy{hint}",
@@ -334,12 +333,12 @@ NEAR_SLOWDOWN = "gpu-temperature-near-slowdown"
     weight=30,
     defaults={"slowdown_margin_celsius": 5.0, "shutdown_margin_celsius": 3.0},
 )
-def temperature_near_slowdown(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def temperature_near_slowdown(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU running within a few degrees of its slowdown temperature will throttle on the
     next warm spell; near the shutdown temperature it may power off. This is the early
     warning: GPUs already thermally throttled are reported by gpu-thermal-throttling."""
-    limits = policy.thresholds(NEAR_SLOWDOWN)
-    throttle_limits = policy.thresholds(THERMAL_THROTTLING)
+    limits = ctx.limits
+    throttle_limits = ctx.thresholds_of(thermal_throttling)
     seconds = window_seconds(summary)
     findings = []
     for gpu in summary.gpu.devices:
@@ -349,14 +348,14 @@ def temperature_near_slowdown(summary: NodeSummary, policy: Policy) -> list[Find
         threshold = slowdown - limits["slowdown_margin_celsius"]
         if temperature.p95 < threshold:
             continue
-        if policy.is_enabled(THERMAL_THROTTLING) and is_thermally_throttled(gpu, throttle_limits, seconds):
+        if throttle_limits is not None and is_thermally_throttled(gpu, throttle_limits, seconds):
             continue
         shutdown = gpu.shutdown_temperature_celsius
         critical = shutdown is not None and temperature.max >= shutdown - limits["shutdown_margin_celsius"]
         findings.append(
             make_finding(
                 summary,
-                NEAR_SLOWDOWN,
+                ctx,
                 severity=Severity.CRITICAL if critical else Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} reaches {temperature.p95:.0f}°C (p95), {slowdown - temperature.p95:.0f}°C below its slowdown temperature",
@@ -380,11 +379,11 @@ IMBALANCE = "gpu-imbalance"
     weight=10,
     defaults={"active_sm_utilization_mean_min": 5.0, "spread_min": 40.0, "busiest_sm_utilization_mean_min": 60.0},
 )
-def gpu_imbalance(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def gpu_imbalance(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """When some of a node's working GPUs are saturated and others lightly used, requests
     queue on the busy ones while capacity sits unused. Idle GPUs (below the active
     threshold) are left to the idle and underutilisation rules."""
-    limits = policy.thresholds(IMBALANCE)
+    limits = ctx.limits
     active = [
         (gpu.sm_utilization_percent.mean, gpu.index)
         for gpu in summary.gpu.devices
@@ -399,7 +398,7 @@ def gpu_imbalance(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return [
         make_finding(
             summary,
-            IMBALANCE,
+            ctx,
             severity=Severity.INFO,
             target=node_target(summary),
             text=f"GPU {high_index} averages {high:.0f}% SM utilisation while GPU {low_index} averages {low:.0f}%",
@@ -411,3 +410,6 @@ def gpu_imbalance(summary: NodeSummary, policy: Policy) -> list[Finding]:
             impact="Spreading work evenly lowers queueing on the busiest GPU.",
         )
     ]
+
+
+RULES = (idle_gpu_holding_memory, underutilized_gpu, gpu_memory_pressure, thermal_throttling, power_capped, clocks_low_unexplained, temperature_near_slowdown, gpu_imbalance)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.registry import rule
+from resource_agent.analysis.rule import RuleContext, rule
 from resource_agent.analysis.support import action, evidence, gpu_sensitive, gpu_target, make_finding
 from resource_agent.api.findings import Action, ActionType, Category, Finding, Severity
 from resource_agent.api.summary import GpuSummary, NodeSummary
@@ -27,11 +26,11 @@ PCIE_DEGRADED = "gpu-pcie-degraded"
     defaults={"increase_min": 1.0},
     sustained=False,
 )
-def ecc_uncorrectable(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def ecc_uncorrectable(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """New uncorrectable (double-bit) ECC errors in the window mean data in GPU memory was
     corrupted; the applications on that GPU were killed or will read bad data. Drain the node
     and follow NVIDIA's memory-error workflow before it takes new work."""
-    limits = policy.thresholds(ECC_UNCORRECTABLE)
+    limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         increase = gpu.ecc.uncorrected_increase
@@ -40,7 +39,7 @@ def ecc_uncorrectable(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                ECC_UNCORRECTABLE,
+                ctx,
                 severity=Severity.CRITICAL,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} reported {increase} new uncorrectable ECC error(s)",
@@ -62,7 +61,7 @@ def ecc_uncorrectable(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults={},
     sustained=False,
 )
-def row_remap_failure(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def row_remap_failure(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A row-remapping failure means the GPU ran out of spare memory rows to replace failing
     ones (NVIDIA's RMA threshold): the GPU cannot heal itself. Drain the node and replace
     the GPU."""
@@ -73,7 +72,7 @@ def row_remap_failure(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                ROW_REMAP_FAILURE,
+                ctx,
                 severity=Severity.CRITICAL,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} reports a row-remapping failure (RMA condition)",
@@ -95,7 +94,7 @@ def row_remap_failure(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults={},
     sustained=False,
 )
-def row_remap_pending(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def row_remap_pending(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A pending row remap (or pending page retirement) takes effect only at the next GPU
     reset; until then the faulty rows stay in use. NVIDIA's workflow: drain the GPU, reset it,
     check the remap succeeded. A remap failure is reported by gpu-row-remap-failure instead."""
@@ -108,7 +107,7 @@ def row_remap_pending(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                ROW_REMAP_PENDING,
+                ctx,
                 severity=Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} has a {what} pending until its next reset",
@@ -168,8 +167,8 @@ def _xid_action(gpu: GpuSummary, kind: ActionType, codes: dict[int, int]) -> Act
     return action(kind, gpuIndex=gpu.index)
 
 
-def _xid_findings(summary: NodeSummary, policy: Policy, rule_id: str, xid_class: XidClass | None) -> list[Finding]:
-    limits = policy.thresholds(rule_id)
+def _xid_findings(summary: NodeSummary, ctx: RuleContext, xid_class: XidClass | None) -> list[Finding]:
+    limits = ctx.limits
     severity = xid_class.severity if xid_class else Severity.WARNING
     kind = xid_class.action if xid_class else ActionType.INVESTIGATE
     meaning = xid_class.meaning if xid_class else "not in a known resolution bucket"
@@ -183,7 +182,7 @@ def _xid_findings(summary: NodeSummary, policy: Policy, rule_id: str, xid_class:
         findings.append(
             make_finding(
                 summary,
-                rule_id,
+                ctx,
                 severity=severity,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index}: {listed}: {meaning}",
@@ -209,11 +208,11 @@ _EVENTS = {"events_min": 1.0}
     defaults=_EVENTS,
     sustained=False,
 )
-def xid_application(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def xid_application(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """XIDs 8, 13, 31, 43 and 45 are usually the application's fault (illegal address, engine
     exception, stopped channel, cleanup after an earlier error). NVIDIA's immediate action is
     RESTART_APP; the GPU stays healthy."""
-    return _xid_findings(summary, policy, "gpu-xid-application", _XID["gpu-xid-application"])
+    return _xid_findings(summary, ctx, _XID["gpu-xid-application"])
 
 
 @rule(
@@ -225,11 +224,11 @@ def xid_application(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults=_EVENTS,
     sustained=False,
 )
-def xid_reset(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def xid_reset(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """XIDs 46, 62, 64, 95, 109, 119 and 120 (GPU stopped, internal micro-controller halt,
     row-remapper failure, uncontained memory error, context-switch timeout, GSP errors) leave
     the GPU unusable until it is reset: NVIDIA's bucket RESET_GPU."""
-    return _xid_findings(summary, policy, "gpu-xid-reset", _XID["gpu-xid-reset"])
+    return _xid_findings(summary, ctx, _XID["gpu-xid-reset"])
 
 
 @rule(
@@ -241,10 +240,10 @@ def xid_reset(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults=_EVENTS,
     sustained=False,
 )
-def xid_ecc(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def xid_ecc(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """XID 48 is a double-bit ECC error: follow NVIDIA's XID 48 workflow (check remap state,
     reset the GPU to remap, RMA if remapping fails)."""
-    return _xid_findings(summary, policy, "gpu-xid-ecc", _XID["gpu-xid-ecc"])
+    return _xid_findings(summary, ctx, _XID["gpu-xid-ecc"])
 
 
 @rule(
@@ -256,10 +255,10 @@ def xid_ecc(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults=_EVENTS,
     sustained=False,
 )
-def xid_nvlink(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def xid_nvlink(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """XID 74 is an NVLink error: check the links, NVSwitch and fabric manager (NVIDIA's
     NVLink workflow) before multi-GPU jobs hang or slow down."""
-    return _xid_findings(summary, policy, "gpu-xid-nvlink", _XID["gpu-xid-nvlink"])
+    return _xid_findings(summary, ctx, _XID["gpu-xid-nvlink"])
 
 
 @rule(
@@ -271,10 +270,10 @@ def xid_nvlink(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults=_EVENTS,
     sustained=False,
 )
-def xid_off_bus(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def xid_off_bus(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """XID 79: the GPU fell off the PCIe bus. A software reset cannot reach it; drain the node
     and reboot (power-cycle) it, and check the board and slot if it repeats."""
-    return _xid_findings(summary, policy, "gpu-xid-off-bus", _XID["gpu-xid-off-bus"])
+    return _xid_findings(summary, ctx, _XID["gpu-xid-off-bus"])
 
 
 @rule(
@@ -286,10 +285,10 @@ def xid_off_bus(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults=_EVENTS,
     sustained=False,
 )
-def xid_unclassified(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def xid_unclassified(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """Any other XID is reported for a person to look up in NVIDIA's XID catalog, rather than
     guessing an action."""
-    return _xid_findings(summary, policy, XID_UNCLASSIFIED, None)
+    return _xid_findings(summary, ctx, None)
 
 
 # --- NVML recovery action ------------------------------------------------------------
@@ -322,7 +321,7 @@ def normalize_recovery_action(value: str) -> str:
     defaults={},
     sustained=False,
 )
-def recovery_action(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def recovery_action(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """After an uncorrectable error NVML itself names the recovery the GPU needs
     (NVML_FI_DEV_GET_GPU_RECOVERY_ACTION: reset, node reboot, drain P2P, drain and reset).
     The driver knows best; the rule passes its verdict on."""
@@ -343,7 +342,7 @@ def recovery_action(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                RECOVERY_ACTION,
+                ctx,
                 severity=Severity.CRITICAL,
                 target=gpu_target(gpu),
                 text=f"NVML asks to {what} for GPU {gpu.index} ({gpu.recovery_action})",
@@ -367,11 +366,11 @@ def recovery_action(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=55,
     defaults={"load_sm_utilization_mean_min": 20.0},
 )
-def pcie_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def pcie_degraded(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU whose PCIe link trains below its maximum generation or width moves data (model
     loads, KV-cache offload, host transfers) at a fraction of the speed. Links downshift on
     purpose at idle to save power, so the rule only looks at GPUs under load."""
-    limits = policy.thresholds(PCIE_DEGRADED)
+    limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         pcie, sm = gpu.pcie, gpu.sm_utilization_percent
@@ -386,7 +385,7 @@ def pcie_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                PCIE_DEGRADED,
+                ctx,
                 severity=Severity.WARNING,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} PCIe link runs at gen{pcie.link_generation} x{pcie.link_width} "
@@ -406,3 +405,6 @@ def pcie_degraded(summary: NodeSummary, policy: Policy) -> list[Finding]:
             )
         )
     return findings
+
+
+RULES = (ecc_uncorrectable, row_remap_failure, row_remap_pending, xid_application, xid_reset, xid_ecc, xid_nvlink, xid_off_bus, xid_unclassified, recovery_action, pcie_degraded)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.registry import rule
+from resource_agent.analysis.rule import RuleContext, rule
 from resource_agent.analysis.support import action, evidence, make_finding, node_target
 from resource_agent.api.findings import ActionType, Category, Evidence, Finding, Severity, Target, TargetKind
 from resource_agent.api.summary import NodeSummary, PressureResourceSummary
@@ -33,11 +32,11 @@ def _full_avg10(resource: PressureResourceSummary | None) -> float | None:
     weight=50,
     defaults={"utilization_mean_min": 90.0, "psi_some_avg10_mean_min": 40.0},
 )
-def cpu_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def cpu_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """All cores busy, or tasks stalled waiting for a CPU (PSI cpu some) for a large share of
     the time: tokenisation, scheduling and data loading slow down for everything on the node.
     PSI catches saturation that a utilisation average hides (e.g. CPU limits)."""
-    limits = policy.thresholds(CPU_SATURATED)
+    limits = ctx.limits
     utilization = summary.cpu.utilization_percent
     stall = _some_avg10(summary.pressure.cpu)
     busy = utilization is not None and utilization.mean >= limits["utilization_mean_min"]
@@ -53,7 +52,7 @@ def cpu_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return [
         make_finding(
             summary,
-            CPU_SATURATED,
+            ctx,
             severity=Severity.WARNING,
             target=node_target(summary),
             text=f"The node's CPUs are saturated: {what}",
@@ -78,12 +77,12 @@ def cpu_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
         "psi_cpu_some_avg10_mean_min": 25.0,
     },
 )
-def cpu_starving_gpus(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def cpu_starving_gpus(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """GPUs that hold a model (much memory allocated) but run at low SM utilisation while the
     host's CPUs are saturated, stalled (PSI) or waiting on I/O are starved by the host: the
     GPU waits for tokenisation, batching or data. Adding GPUs will not help; more CPU or
     faster storage will."""
-    limits = policy.thresholds(CPU_STARVING_GPUS)
+    limits = ctx.limits
     starved = [
         gpu
         for gpu in summary.gpu.devices
@@ -113,7 +112,7 @@ def cpu_starving_gpus(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return [
         make_finding(
             summary,
-            CPU_STARVING_GPUS,
+            ctx,
             severity=Severity.WARNING,
             target=node_target(summary),
             text=f"GPUs {indexes} hold models but average {lowest:.0f}-{highest:.0f}% SM utilisation while {causes}",
@@ -141,12 +140,12 @@ def cpu_starving_gpus(summary: NodeSummary, policy: Policy) -> list[Finding]:
         "critical_available_percent_min": 2.0,
     },
 )
-def memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def memory_pressure(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """Little available memory, tasks fully stalled on memory (PSI memory full: reclaim or
     swap-in stalls everything runnable) or steady swapping slow the node down and precede
     the OOM killer. Full stalls above the critical level or nearly no memory left are
     critical."""
-    limits = policy.thresholds(MEMORY_PRESSURE)
+    limits = ctx.limits
     memory = summary.memory
     full = _full_avg10(summary.pressure.memory)
     swap = sum(stat.mean for stat in (memory.swap_in_bytes_per_second, memory.swap_out_bytes_per_second) if stat)
@@ -165,7 +164,7 @@ def memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
     return [
         make_finding(
             summary,
-            MEMORY_PRESSURE,
+            ctx,
             severity=Severity.CRITICAL if critical else Severity.WARNING,
             target=node_target(summary),
             text=f"Host memory pressure: {memory.available_percent.mean:.0f}% available"
@@ -187,10 +186,10 @@ def memory_pressure(summary: NodeSummary, policy: Policy) -> list[Finding]:
     defaults={"used_percent_min": 90.0, "critical_used_percent_min": 97.0},
     sustained=False,
 )
-def disk_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def disk_full(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A nearly full filesystem breaks model downloads, logs, container images and LMCache's
     disk tier; at 100% writes fail. Critical above the critical level."""
-    limits = policy.thresholds(DISK_FULL)
+    limits = ctx.limits
     findings = []
     for disk in summary.disks:
         used = disk.used_percent
@@ -201,7 +200,7 @@ def disk_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                DISK_FULL,
+                ctx,
                 severity=Severity.CRITICAL if critical else Severity.WARNING,
                 target=Target(kind=TargetKind.DISK, name=disk.device),
                 text=f"Filesystem {where} on {disk.device} is {used.last:.1f}% full",
@@ -222,10 +221,10 @@ def disk_full(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=35,
     defaults={"busy_percent_mean_min": 90.0},
 )
-def disk_io_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def disk_io_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A device busy nearly all the time queues every read and write: model loads and
     LMCache's disk tier slow down."""
-    limits = policy.thresholds(DISK_IO_SATURATED)
+    limits = ctx.limits
     findings = []
     for disk in summary.disks:
         busy = disk.busy_percent
@@ -234,7 +233,7 @@ def disk_io_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                DISK_IO_SATURATED,
+                ctx,
                 severity=Severity.WARNING,
                 target=Target(kind=TargetKind.DISK, name=disk.device),
                 text=f"Disk {disk.device} is busy {busy.mean:.0f}% of the time",
@@ -254,11 +253,11 @@ def disk_io_saturated(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=45,
     defaults={"errors_per_second_mean_min": 0.1, "drops_per_second_mean_min": 10.0},
 )
-def network_errors(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def network_errors(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """Sustained receive or transmit errors point at cabling, optics, NIC firmware or switch
     ports; heavy drops at overflowing ring buffers. Both slow remote KV-cache traffic and
     multi-node inference. The loopback interface is ignored."""
-    limits = policy.thresholds(NETWORK_ERRORS)
+    limits = ctx.limits
     findings = []
     for nic in summary.networks:
         if nic.interface == "lo":
@@ -270,7 +269,7 @@ def network_errors(summary: NodeSummary, policy: Policy) -> list[Finding]:
         findings.append(
             make_finding(
                 summary,
-                NETWORK_ERRORS,
+                ctx,
                 severity=Severity.WARNING,
                 target=Target(kind=TargetKind.NETWORK_INTERFACE, name=nic.interface),
                 text=f"Interface {nic.interface} sees {errors:.2f} errors/s and {drops:.1f} drops/s",
@@ -293,17 +292,17 @@ def network_errors(summary: NodeSummary, policy: Policy) -> list[Finding]:
     weight=30,
     defaults={"steal_percent_mean_min": 10.0},
 )
-def cpu_steal(summary: NodeSummary, policy: Policy) -> list[Finding]:
+def cpu_steal(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """High steal time means the hypervisor gives this virtual machine's CPU time to others:
     the node gets less CPU than it was sold, and latency jitters."""
-    limits = policy.thresholds(CPU_STEAL)
+    limits = ctx.limits
     steal = summary.cpu.steal_percent
     if steal is None or steal.mean < limits["steal_percent_mean_min"]:
         return []
     return [
         make_finding(
             summary,
-            CPU_STEAL,
+            ctx,
             severity=Severity.WARNING,
             target=node_target(summary),
             text=f"The hypervisor steals {steal.mean:.0f}% of the node's CPU time",
@@ -312,3 +311,6 @@ def cpu_steal(summary: NodeSummary, policy: Policy) -> list[Finding]:
             impact="A host without noisy neighbours gives back the stolen CPU time.",
         )
     ]
+
+
+RULES = (cpu_saturated, cpu_starving_gpus, memory_pressure, disk_full, disk_io_saturated, network_errors, cpu_steal)

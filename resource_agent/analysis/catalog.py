@@ -1,0 +1,42 @@
+"""Every rule the engine runs, listed explicitly (k8sgpt's analyzer map), and the policy checked against them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from resource_agent.analysis.policy import Policy
+from resource_agent.analysis.rule import Rule
+from resource_agent.analysis.rules import cache, gpu, gpu_health, host
+
+FAMILIES: Mapping[str, str] = {
+    "gpu": "GPU utilisation, memory, clocks, power and temperature",
+    "gpu_health": "GPU hardware health (ECC, row remapping, XID, NVML recovery, PCIe)",
+    "host": "Host CPU, memory, disk and network",
+    "cache": "KV cache (LMCache)",
+}
+
+_ALL: tuple[Rule, ...] = (
+    *gpu.RULES,
+    *gpu_health.RULES,
+    *host.RULES,
+    *cache.RULES,
+)
+
+RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in sorted(_ALL, key=lambda r: r.id)})
+if len(RULES) != len(_ALL):
+    raise ValueError("two rules share an id")
+
+KNOWN_RULES: Mapping[str, Mapping[str, float]] = MappingProxyType({r.id: r.defaults for r in RULES.values()})
+
+
+def policy_from_mapping(data: Any, source: str = "policy") -> Policy:
+    """A policy whose rule and threshold names are checked against the catalog."""
+    return Policy.from_mapping(data, source=source, known_rules=KNOWN_RULES)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read a policy YAML file; unknown keys, rules and thresholds are errors that name the key."""
+    return Policy.from_yaml(path, known_rules=KNOWN_RULES)
