@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from resource_agent.devcluster.build import BuildError, ensure_binaries
-from resource_agent.devcluster.local import LocalCluster, kwok_command
-from resource_agent.devcluster.nodes import NodeSpec, add_nodes
-from resource_agent.devcluster.process import Component
+from devtools.devcluster.build import BuildError, ensure_binaries
+from devtools.devcluster.local import LocalCluster, kwok_command
+from devtools.devcluster.nodes import NodeSpec, add_nodes
+from devtools.devcluster.process import Component
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient

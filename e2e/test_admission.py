@@ -21,7 +21,7 @@ import pytest
 
 from e2e.providers import ClusterHandle
 from e2e.tokens import pod_bound_token, token_api_client
-from resource_agent.devcluster.nodes import NodeSpec
+from devtools.devcluster.nodes import NodeSpec
 from tests.chart.chart_render import CRDS, documents, template
 
 GROUP, VERSION, PLURAL = "resource.optiinfra.io", "v1alpha1", "resourcereports"

@@ -21,9 +21,9 @@ from kubernetes.client.exceptions import ApiException
 
 from e2e.providers import ClusterHandle
 from e2e.tokens import pod_bound_token, token_api_client, token_kubeconfig
-from resource_agent.devcluster.build import BuildError, ensure_binaries, kubernetes_version
-from resource_agent.devcluster.nodes import NodeSpec, cpu_nodes
-from resource_agent.devcluster.process import pid_alive
+from devtools.devcluster.build import BuildError, ensure_binaries, kubernetes_version
+from devtools.devcluster.nodes import NodeSpec, cpu_nodes
+from devtools.devcluster.process import pid_alive
 
 pytestmark = pytest.mark.cluster
 
@@ -317,7 +317,7 @@ def test_helm_installs_a_chart(cluster: ClusterHandle, api: client.ApiClient, na
 OWNER = """
 import json, sys, time
 from pathlib import Path
-from resource_agent.devcluster.local import LocalCluster
+from devtools.devcluster.local import LocalCluster
 cluster = LocalCluster(Path(sys.argv[1]), Path(sys.argv[2])).start()
 pids = [c.pid for c in cluster.components]
 print(json.dumps({"pids": pids, "startup": cluster.startup_seconds}), flush=True)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from resource_agent.devcluster.build import bin_dir
+from devtools.devcluster.build import bin_dir
 
 
 def test_demo_shows_recommendations_for_its_scenario_nodes_within_60s() -> None:

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from e2e.providers import ClusterHandle
-from resource_agent.demo.stack import wait_until
+from devtools.demo.stack import wait_until
 from e2e.tokens import pod_bound_token, token_kubeconfig
-from resource_agent.devcluster.nodes import NodeSpec
+from devtools.devcluster.nodes import NodeSpec
 from tests.chart.chart_render import CHART, CRDS, RELEASE, documents, one, set_args, template
 
 CLUSTER_KINDS = (

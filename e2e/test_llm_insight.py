@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from e2e.providers import ClusterHandle
-from resource_agent.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
-from resource_agent.devcluster.nodes import NodeSpec
-from resource_agent.llm.testing_server import FakeLLMServer, Mode
+from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
+from devtools.devcluster.nodes import NodeSpec
+from devtools.llm_server import FakeLLMServer, Mode
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 REPORT_INTERVAL_SECONDS = 1

@@ -28,9 +28,9 @@ import httpx
 import pytest
 
 from e2e.providers import ClusterHandle
-from resource_agent.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
-from resource_agent.devcluster.nodes import NodeSpec
-from resource_agent.lmcache.simulator import SimulatedInstance
+from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
+from devtools.devcluster.nodes import NodeSpec
+from devtools.lmcache_simulator import SimulatedInstance
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 GIB = 1024**3

@@ -23,7 +23,7 @@ import pytest
 from e2e.providers import ClusterHandle
 from e2e.tokens import pod_bound_token, token_kubeconfig
 from resource_agent.analysis.engine import analyze
-from resource_agent.demo.stack import (
+from devtools.demo.stack import (
     ManagedProcess,
     agent_process,
     install_crds,
@@ -31,7 +31,7 @@ from resource_agent.demo.stack import (
     stop_all,
     wait_until,
 )
-from resource_agent.devcluster.nodes import NodeSpec
+from devtools.devcluster.nodes import NodeSpec
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import generate
 from tests.chart.chart_render import documents, helm_binary, template

@@ -1,14 +1,14 @@
 from pathlib import Path
 
 from resource_agent.analysis import scores
-from resource_agent.analysis.docs import GENERATED
+from devtools.docs import GENERATED
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_docs_match_the_code():
     for relative, render in GENERATED.items():
-        assert (ROOT / relative).read_text() == render(), f"{relative} is stale: run python -m resource_agent.analysis.docs"
+        assert (ROOT / relative).read_text() == render(), f"{relative} is stale: run python -m devtools.docs"
 
 
 def test_scores_doc_states_the_constants_in_use():

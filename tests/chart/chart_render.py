@@ -1,6 +1,6 @@
 """Render the Helm chart with the real ``helm`` binary (shared by tests/chart and e2e).
 
-``helm`` comes from the pinned control-plane build (``resource_agent.devcluster.build.bin_dir()``,
+``helm`` comes from the pinned control-plane build (``devtools.devcluster.build.bin_dir()``,
 built by ``scripts/build-controlplane``) or from PATH; tests skip when neither has one.
 """
 
@@ -24,7 +24,7 @@ NAMESPACE = "resource-agent"
 def helm_binary() -> Path | None:
     """The pinned build's helm (never starts a build), else helm from PATH, else None."""
     try:
-        from resource_agent.devcluster.build import bin_dir
+        from devtools.devcluster.build import bin_dir
 
         built = bin_dir() / "helm"
         if built.is_file():

@@ -8,8 +8,8 @@ import uuid
 
 from kubernetes import client
 
-from resource_agent.demo.stack import install_crds, wait_until
-from resource_agent.devcluster.nodes import NodeSpec
+from devtools.demo.stack import install_crds, wait_until
+from devtools.devcluster.nodes import NodeSpec
 from resource_agent.kube.reporter import ReportWriter
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import generate

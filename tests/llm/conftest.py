@@ -26,7 +26,7 @@ from resource_agent.llm.metrics import LLMMetrics
 from resource_agent.llm.providers import build_provider
 from resource_agent.llm.service import InsightService
 from resource_agent.llm.settings import LLMSettings, ProviderKind
-from resource_agent.llm.testing_server import FakeLLMServer
+from devtools.llm_server import FakeLLMServer
 
 NODE = "gpu-node-a17.prod.example"
 POD = "vllm-llama3-70b-7f9c4d-x2k8p"

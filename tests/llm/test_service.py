@@ -13,7 +13,7 @@ from resource_agent.api.findings import Severity
 from resource_agent.api.insight import Insight
 from resource_agent.llm.prompts import DATA_BEGIN, DATA_END, MAX_NAME
 from resource_agent.llm.settings import ProviderKind
-from resource_agent.llm.testing_server import FakeLLMServer, Reply
+from devtools.llm_server import FakeLLMServer, Reply
 from tests.llm.conftest import (
     GPU_UUID,
     NAMESPACE,

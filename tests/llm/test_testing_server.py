@@ -16,7 +16,7 @@ from resource_agent.api.insight import InsightAnswer
 from resource_agent.llm.prompts import build_messages
 from resource_agent.llm.redaction import Redactor
 from resource_agent.llm.service import AnswerError, parse_answer
-from resource_agent.llm.testing_server import FakeLLMServer, Mode, derived_answer
+from devtools.llm_server import FakeLLMServer, Mode, derived_answer
 from tests.llm.conftest import NODE, memory_finding, thermal_finding
 
 
@@ -65,7 +65,7 @@ def _free_port() -> int:
 def module_server() -> Iterator[str]:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "resource_agent.llm.testing_server", "--port", str(port), "--mode", "ok"],
+        [sys.executable, "-m", "devtools.llm_server", "--port", str(port), "--mode", "ok"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

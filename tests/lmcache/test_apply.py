@@ -105,7 +105,7 @@ async def test_permanent_rejection_is_not_retried(make_sim):
     sim = make_sim(workers=0)
     plan = plan_config_change(action("min_retrieve_tokens", "64"), {})
     sim.configs[sim.ports[0]].pop("min_retrieve_tokens")  # an older LMCache without the key
-    from resource_agent.lmcache import simulator
+    from devtools import lmcache_simulator as simulator
 
     definitions = dict(simulator.CONFIG_DEFINITIONS)
     simulator.CONFIG_DEFINITIONS.pop("min_retrieve_tokens")

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from resource_agent.node_agent.commands import collect
+from resource_agent.cli.node_agent import collect
 from resource_agent.node_agent.exporter import SampleExporter, build_registry
 from resource_agent.node_agent.recording import RecordingError, read_recording, write_recording
 

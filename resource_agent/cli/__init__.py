@@ -1,7 +1,9 @@
-"""The `resource-agent` command line.
+"""The `resource-agent` command line: every click command, option set and terminal rendering.
 
-Each subcommand lives beside the code it drives and is imported only when it
-runs, so `collect` and `scan` never pay for kopf or the Kubernetes client.
+Each subcommand is a module of this package, imported only when it runs, so
+`collect` and `scan` never pay for kopf or the Kubernetes client. The
+developer commands (`dev-cluster`, `demo`) live in `devtools/`, which only a
+source checkout has.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import click
 
 # name -> "module:attribute" of a click command, imported on first use.
 SUBCOMMANDS: dict[str, str] = {
-    "collect": "resource_agent.node_agent.commands:collect",
-    "agent": "resource_agent.node_agent.commands:agent",
-    "scan": "resource_agent.analysis.commands:scan",
-    "analyze": "resource_agent.analysis.commands:analyze",
-    "operator": "resource_agent.operator.commands:operator",
-    "crds": "resource_agent.api.commands:crds",
-    "dev-cluster": "resource_agent.devcluster.commands:dev_cluster",
-    "demo": "resource_agent.demo.command:demo",
+    "collect": "resource_agent.cli.node_agent:collect",
+    "agent": "resource_agent.cli.node_agent:agent",
+    "scan": "resource_agent.cli.analysis:scan",
+    "analyze": "resource_agent.cli.analysis:analyze",
+    "operator": "resource_agent.cli.operator:operator",
+    "crds": "resource_agent.cli.crds:crds",
+    "dev-cluster": "devtools.devcluster.cli:dev_cluster",
+    "demo": "devtools.demo.cli:demo",
 }
 
 
@@ -39,14 +41,14 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-            return _unavailable(cmd_name)
+            return _needs_source_checkout(cmd_name)
         return getattr(module, attribute)
 
 
-def _unavailable(name: str) -> click.Command:
-    @click.command(name, help="(not available in this build)")
+def _needs_source_checkout(name: str) -> click.Command:
+    @click.command(name, help="(developer tooling: needs a source checkout)")
     def command() -> None:
-        raise click.ClickException(f"'{name}' is not available in this build")
+        raise click.ClickException(f"'{name}' is developer tooling and needs a source checkout of resource-agent")
 
     return command
 

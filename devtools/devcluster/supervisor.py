@@ -3,7 +3,7 @@
 It owns the control-plane processes (they die with it), records its progress
 in ``<state-dir>/supervisor.json`` and stops the cluster on SIGTERM or SIGINT.
 
-    python -m resource_agent.devcluster.supervisor --state-dir DIR --gpu-nodes 2 --cpu-nodes 1
+    python -m devtools.devcluster.supervisor --state-dir DIR --gpu-nodes 2 --cpu-nodes 1
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from resource_agent.devcluster.local import LocalCluster
-from resource_agent.devcluster.nodes import DEFAULT_GPU_PRODUCT, add_nodes, cpu_nodes, gpu_nodes
+from devtools.devcluster.local import LocalCluster
+from devtools.devcluster.nodes import DEFAULT_GPU_PRODUCT, add_nodes, cpu_nodes, gpu_nodes
 
 SUPERVISOR_FILE = "supervisor.json"
 

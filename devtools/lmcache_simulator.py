@@ -22,7 +22,7 @@ Faults for tests: `set_fault(port, "malformed" | "error" | "slow:<seconds>" | No
 Every request is logged (`requests`: method, port, path; never a body), so a
 test can tell that nothing was ever posted to an instance.
 
-    python -m resource_agent.lmcache.simulator --port 6999 --workers 2 --profile thrash
+    python -m devtools.lmcache_simulator --port 6999 --workers 2 --profile thrash
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from resource_agent.lmcache.config import to_bool
 
-FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "lmcache"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "lmcache"
 
 
 @dataclass(frozen=True)

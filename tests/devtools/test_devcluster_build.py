@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resource_agent.devcluster import build
+from devtools.devcluster import build
 
 FAKE_GO = """#!/bin/sh
 # Records its arguments and writes the -o target, like 'go build -o TARGET PKG'.

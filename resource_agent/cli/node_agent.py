@@ -64,7 +64,7 @@ def collect(output_format: str, record: Path | None, duration: float, interval: 
     if output_format == "json":
         click.echo(json.dumps(snapshot_document(sample), indent=2))
     else:
-        from resource_agent.node_agent.tables import print_tables
+        from resource_agent.cli.tables import print_tables
 
         print_tables(sample)
 

@@ -197,7 +197,7 @@ def ensure_binaries(progress: Callable[[str], None] = print) -> Path:
 
 
 def main() -> int:
-    """``python -m resource_agent.devcluster.build``: build and print the bin directory."""
+    """``python -m devtools.devcluster.build``: build and print the bin directory."""
     try:
         directory = ensure_binaries(progress=lambda line: print(line, flush=True))
     except BuildError as exc:

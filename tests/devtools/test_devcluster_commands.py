@@ -8,9 +8,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from resource_agent.devcluster.commands import dev_cluster
-from resource_agent.devcluster.local import probe
-from resource_agent.devcluster.supervisor import read_status, write_status
+from devtools.devcluster.cli import dev_cluster
+from devtools.devcluster.local import probe
+from devtools.devcluster.supervisor import read_status, write_status
 
 
 def _dead_pid() -> int:
@@ -38,7 +38,7 @@ def test_a_supervisor_that_died_counts_as_not_running(tmp_path: Path) -> None:
 
 
 def test_probe_reports_dead_components(tmp_path: Path) -> None:
-    from resource_agent.devcluster import pki
+    from devtools.devcluster import pki
 
     pki_dir = tmp_path / "pki"
     pki_dir.mkdir()

@@ -7,7 +7,7 @@ data block; `mode` fail answers 500, garbage answers text that is not JSON.
 Tests script individual replies (`Reply`) and read what was received
 (`requests`). Run it with:
 
-    python -m resource_agent.llm.testing_server --port 8089 --mode ok
+    python -m devtools.llm_server --port 8089 --mode ok
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from resource_agent.analysis.engine import analyze as analyze_summary
 from resource_agent.analysis import catalog
 from resource_agent.analysis.policy import Policy, PolicyError
-from resource_agent.analysis.render import FORMATS, render
+from resource_agent.cli.render import FORMATS, render
 from resource_agent.api.findings import Analysis
 from resource_agent.api.insight import Insight
 from resource_agent.api.samples import Sample

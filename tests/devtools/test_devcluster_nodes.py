@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resource_agent.devcluster.nodes import NodeSpec, cpu_nodes, gpu_nodes, node_body
+from devtools.devcluster.nodes import NodeSpec, cpu_nodes, gpu_nodes, node_body
 
 
 def test_gpu_node_has_gpu_labels_capacity_and_kwok_annotation() -> None:

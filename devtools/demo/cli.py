@@ -30,9 +30,9 @@ def demo(scenarios: tuple[str, ...], duration: float | None, refresh: float) -> 
     from rich.live import Live
     from rich.text import Text
 
-    from resource_agent.demo.stack import agent_process, install_crds, operator_process, stop_all
-    from resource_agent.devcluster.local import LocalCluster
-    from resource_agent.devcluster.nodes import NodeSpec, add_nodes
+    from devtools.demo.stack import agent_process, install_crds, operator_process, stop_all
+    from devtools.devcluster.local import LocalCluster
+    from devtools.devcluster.nodes import NodeSpec, add_nodes
     from resource_agent.scenarios import list_scenarios
 
     chosen = scenarios or DEFAULT_SCENARIOS

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resource_agent.devcluster import pki
+from devtools.devcluster import pki
 
 
 @pytest.fixture

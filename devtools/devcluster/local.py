@@ -1,7 +1,7 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and kwok (simulated nodes and pods).
 
-Everything runs from the binaries that :mod:`resource_agent.devcluster.build`
+Everything runs from the binaries that :mod:`devtools.devcluster.build`
 makes, with real TLS, Node+RBAC authorization and ServiceAccount tokens, and
 keeps its state (certificates, etcd data, kubeconfigs, one log per component)
 in one directory.
@@ -30,10 +30,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from resource_agent.devcluster import pki
-from resource_agent.devcluster.build import ensure_binaries
-from resource_agent.devcluster.kubeconfig import kubeconfig, write_kubeconfig
-from resource_agent.devcluster.process import Component, ComponentError, pid_alive
+from devtools.devcluster import pki
+from devtools.devcluster.build import ensure_binaries
+from devtools.devcluster.kubeconfig import kubeconfig, write_kubeconfig
+from devtools.devcluster.process import Component, ComponentError, pid_alive
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient

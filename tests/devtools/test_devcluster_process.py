@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from resource_agent.devcluster.process import Component, ComponentError, pid_alive
+from devtools.devcluster.process import Component, ComponentError, pid_alive
 
 
 def _wait_for(path: Path, timeout: float = 5.0) -> str:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from resource_agent.devcluster.build import BuildError, cache_root, ensure_binaries
-from resource_agent.devcluster.local import probe
-from resource_agent.devcluster.nodes import DEFAULT_GPU_PRODUCT
-from resource_agent.devcluster.process import pid_alive, stop_group, tail
-from resource_agent.devcluster.supervisor import read_status
+from devtools.devcluster.build import BuildError, cache_root, ensure_binaries
+from devtools.devcluster.local import probe
+from devtools.devcluster.nodes import DEFAULT_GPU_PRODUCT
+from devtools.devcluster.process import pid_alive, stop_group, tail
+from devtools.devcluster.supervisor import read_status
 
 
 def default_state_dir() -> Path:
@@ -74,7 +74,7 @@ def up(state_dir: Path, gpu_nodes: int, cpu_nodes: int, gpu_product: str, gpu_ta
     (state_dir / "supervisor.json").unlink(missing_ok=True)
     log = state_dir / "supervisor.log"
     command = [
-        sys.executable, "-m", "resource_agent.devcluster.supervisor", "--state-dir", str(state_dir),
+        sys.executable, "-m", "devtools.devcluster.supervisor", "--state-dir", str(state_dir),
         "--gpu-nodes", str(gpu_nodes), "--cpu-nodes", str(cpu_nodes), "--gpu-product", gpu_product,
         *(["--gpu-taint"] if gpu_taint else []),
     ]  # fmt: skip
