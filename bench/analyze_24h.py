@@ -78,7 +78,7 @@ def main() -> int:
         rss_start = peak_rss_mib()
         reducer, streamed = timed(lambda: reduce_recording(path), 1)  # once: its peak RSS is measured
         rss_streamed = peak_rss_mib()
-        summary, summarized = timed(lambda: reducer.summary("bench-node"), args.repeats)
+        summary, summarized = timed(lambda r=reducer: r.summary("bench-node"), args.repeats)
         analysis, analyzed = timed(lambda: analyze(summary), args.repeats)
         del reducer
         samples, read = timed(lambda: read_recording(path), 1)  # once: it keeps every sample

@@ -8,11 +8,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from resource_agent.analysis.policy import SustainPolicy
 from resource_agent.analysis.catalog import FAMILIES, RULES
+from resource_agent.analysis.policy import SustainPolicy
 from resource_agent.analysis.rule import Rule
 from resource_agent.analysis.rules.gpu_health import XID_CLASSES, XID_UNCLASSIFIED
 from resource_agent.scenarios import list_scenarios, load_profile
+
 
 def _number(value: float) -> str:
     return f"{value:g}"

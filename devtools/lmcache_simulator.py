@@ -332,7 +332,7 @@ def _handler(sim: SimulatedInstance, port: int) -> type[BaseHTTPRequestHandler]:
                 return True
             return False
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+        def do_GET(self) -> None:
             sim.log_request("GET", port, urlsplit(self.path).path)
             if self._fault():
                 return
@@ -348,7 +348,7 @@ def _handler(sim: SimulatedInstance, port: int) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b'{"detail":"Not Found"}', "application/json")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             sim.log_request("POST", port, urlsplit(self.path).path)
             if self._fault():
                 return

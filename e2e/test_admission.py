@@ -9,19 +9,19 @@ ResourceReport A (through the agent's own ReportWriter) and is refused for B.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devtools.devcluster.nodes import NodeSpec
 from e2e.providers import ClusterHandle
 from e2e.tokens import pod_bound_token, token_api_client
-from devtools.devcluster.nodes import NodeSpec
 from tests.chart.chart_render import CRDS, documents, template
 
 GROUP, VERSION, PLURAL = "resource.optiinfra.io", "v1alpha1", "resourcereports"

@@ -19,11 +19,11 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from e2e.providers import ClusterHandle
-from e2e.tokens import pod_bound_token, token_api_client, token_kubeconfig
 from devtools.devcluster.build import BuildError, ensure_binaries, kubernetes_version
 from devtools.devcluster.nodes import NodeSpec, cpu_nodes
 from devtools.devcluster.process import pid_alive
+from e2e.providers import ClusterHandle
+from e2e.tokens import pod_bound_token, token_api_client, token_kubeconfig
 
 pytestmark = pytest.mark.cluster
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.providers import ClusterHandle
 from devtools.demo.stack import wait_until
-from e2e.tokens import pod_bound_token, token_kubeconfig
 from devtools.devcluster.nodes import NodeSpec
+from e2e.providers import ClusterHandle
+from e2e.tokens import pod_bound_token, token_kubeconfig
 from tests.chart.chart_render import CHART, CRDS, RELEASE, documents, one, set_args, template
 
 CLUSTER_KINDS = (

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from e2e.providers import ClusterHandle
 from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
 from devtools.devcluster.nodes import NodeSpec
 from devtools.llm_server import FakeLLMServer, Mode
+from e2e.providers import ClusterHandle
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 REPORT_INTERVAL_SECONDS = 1

@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.providers import ClusterHandle
 from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
 from devtools.devcluster.nodes import NodeSpec
 from devtools.lmcache_simulator import SimulatedInstance
+from e2e.providers import ClusterHandle
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 GIB = 1024**3

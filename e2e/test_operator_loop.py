@@ -20,9 +20,6 @@ from typing import Any
 
 import pytest
 
-from e2e.providers import ClusterHandle
-from e2e.tokens import pod_bound_token, token_kubeconfig
-from resource_agent.analysis.engine import analyze
 from devtools.demo.stack import (
     ManagedProcess,
     agent_process,
@@ -32,9 +29,12 @@ from devtools.demo.stack import (
     wait_until,
 )
 from devtools.devcluster.nodes import NodeSpec
+from e2e.providers import ClusterHandle
+from e2e.tokens import pod_bound_token, token_kubeconfig
+from resource_agent.analysis.engine import analyze
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import generate
-from tests.chart.chart_render import documents, helm_binary, template
+from tests.chart.chart_render import helm_binary, template
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 SCENARIOS = {"a": "idle-gpu-holding-memory", "b": "thermal-throttle"}
@@ -174,7 +174,7 @@ def test_expected_recommendations_appear(loop: Loop) -> None:
         expected = expected_rules(scenario, loop.nodes[key])
         assert expected, f"scenario {scenario} should produce findings"
         try:
-            wait_until(lambda: rules_of(loop.recommendations(key)) == expected, 90, what=f"{scenario} recommendations")
+            wait_until(lambda key=key, expected=expected: rules_of(loop.recommendations(key)) == expected, 90, what=f"{scenario} recommendations")
         except TimeoutError:
             pytest.fail(f"{key}: got {rules_of(loop.recommendations(key))}, want {expected}\n{loop.diagnostics()}")
 

@@ -62,7 +62,7 @@ def demo(scenarios: tuple[str, ...], duration: float | None, refresh: float) -> 
             processes.append(agent_process(node, scenario, state / "logs", kubeconfig=cluster.kubeconfig,
                                            report_interval="5s").start())
         processes.append(operator_process(state / "logs", kubeconfig=cluster.kubeconfig).start())
-        console.print(f"[bold]demo[/] nodes: " + ", ".join(f"{n} ({s})" for n, s in nodes.items()))
+        console.print("[bold]demo[/] nodes: " + ", ".join(f"{n} ({s})" for n, s in nodes.items()))
         console.print(f"export KUBECONFIG={cluster.kubeconfig}   # logs in {state / 'logs'}; Ctrl-C stops")
         try:
             with Live(console=Console(), refresh_per_second=4) as live:

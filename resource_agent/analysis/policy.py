@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from resource_agent.api.findings import Severity
 
-
 KnownRules = Mapping[str, Mapping[str, float]]  # rule id -> its default thresholds
 
 

@@ -68,10 +68,8 @@ def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
 
 def _convert_union(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     options = [option for option in node["anyOf"] if option.get("type") != "null"]
-    if len(options) == 1:
-        converted = _convert(options[0], definitions)
-    else:  # a union of scalars (action parameters): typed at the API layer, kept as is here
-        converted = {"x-kubernetes-preserve-unknown-fields": True}
+    # a union of scalars (action parameters) is typed at the API layer and kept as is here
+    converted = _convert(options[0], definitions) if len(options) == 1 else {"x-kubernetes-preserve-unknown-fields": True}
     for key in ("description", "maxLength"):
         if key in node:
             converted.setdefault(key, node[key])

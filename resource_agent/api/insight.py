@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 
 from resource_agent.api.base import ApiModel
+from resource_agent.api.timestamps import Timestamp
 
 SUMMARY_MAX = 1000
 STEP_MAX = 500
@@ -68,4 +69,4 @@ class Insight(ApiModel):
     prompt_tokens: int = Field(ge=0)
     completion_tokens: int = Field(ge=0)
     fingerprint: str = Field(max_length=64)  # of the findings explained (see resource_agent.llm.fingerprint)
-    generated_at: str = Field(max_length=40)  # RFC 3339, UTC
+    generated_at: Timestamp

@@ -7,7 +7,6 @@ These pydantic models are the single source of the CRD schemas
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import Field
 
@@ -15,6 +14,7 @@ from resource_agent.api.base import ApiModel
 from resource_agent.api.findings import Action, Category, Evidence, Finding, Severity, Target
 from resource_agent.api.insight import Insight
 from resource_agent.api.summary import NodeSummary
+from resource_agent.api.timestamps import Timestamp
 
 GROUP = "resource.optiinfra.io"
 VERSION = "v1alpha1"
@@ -27,7 +27,6 @@ RULE_LABEL = f"{GROUP}/rule"
 AGENT_FIELD_MANAGER = "resource-agent"
 OPERATOR_FIELD_MANAGER = "resource-agent-operator"
 
-Timestamp = Annotated[str, Field(description="RFC 3339 time", json_schema_extra={"format": "date-time"})]
 
 
 # --- ResourceReport ----------------------------------------------------------------

@@ -15,14 +15,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from resource_agent.analysis.engine import analyze as analyze_summary
 from resource_agent.analysis import catalog
+from resource_agent.analysis.engine import analyze as analyze_summary
 from resource_agent.analysis.policy import Policy, PolicyError
-from resource_agent.cli.render import FORMATS, render
 from resource_agent.api.findings import Analysis
 from resource_agent.api.insight import Insight
 from resource_agent.api.samples import Sample
 from resource_agent.api.summary import NodeSummary
+from resource_agent.cli.render import FORMATS, render
 from resource_agent.node_agent.collectors.base import CollectorContext
 from resource_agent.node_agent.options import DURATION, collector_options
 from resource_agent.node_agent.sampler import Sampler
@@ -96,7 +96,7 @@ def explain(summary: NodeSummary, analysis: Analysis, llm_config: Path | None) -
 
 def take_samples(sampler: Sampler, duration: float, interval: float, progress: Progress) -> list[Sample]:
     """Sample every `interval` seconds for `duration` seconds (both ends included); Ctrl-C stops early."""
-    count = max(int(round(duration / interval)) + 1, 2)
+    count = max(round(duration / interval) + 1, 2)
     task = progress.add_task("sampling", total=count)
     samples: list[Sample] = []
     started = time.monotonic()

@@ -27,6 +27,7 @@ from resource_agent.api.resources import (
     VERSION,
 )
 from resource_agent.api.summary import NodeSummary
+from resource_agent.api.timestamps import rfc3339
 from resource_agent.kube.config import load_api_client
 from resource_agent.node_agent.agent import Agent
 
@@ -52,7 +53,7 @@ def report_object(summary: NodeSummary, node_uid: str | None) -> dict:
 
 def report_status(summary: NodeSummary, now: datetime) -> dict:
     status = summary.to_wire()
-    status["reportedAt"] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    status["reportedAt"] = rfc3339(now)
     return {"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": summary.node_name}, "status": status}
 
 

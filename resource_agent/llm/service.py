@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from resource_agent.api.findings import Finding
 from resource_agent.api.insight import IMPACT_MAX, RISK_MAX, STEP_MAX, SUMMARY_MAX, Insight, InsightAnswer
 from resource_agent.api.summary import NodeSummary
+from resource_agent.api.timestamps import utc_now
 from resource_agent.llm.budget import Debouncer, InsightCache, RateLimiter, TokenBudget, utc_today
 from resource_agent.llm.fingerprint import fingerprint, severities
 from resource_agent.llm.metrics import LLMMetrics
@@ -236,5 +237,5 @@ def _insight(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         fingerprint=key,
-        generated_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        generated_at=utc_now().replace(microsecond=0),
     )

@@ -41,7 +41,7 @@ _NON_NUMERIC = itemgetter("uuid", "clock_event_reasons", "violation_seconds", "x
 class _Device:
     """What one GPU's summary needs from the samples seen so far."""
 
-    __slots__ = ("rows", "latest", "reasons", "violations", "xids", "action", "real_action")
+    __slots__ = ("action", "latest", "real_action", "reasons", "rows", "violations", "xids")
 
     def __init__(self, latest: GpuDeviceSample) -> None:
         self.rows: list[tuple] = []
@@ -107,7 +107,7 @@ def _summarize_device(state: _Device) -> GpuSummary:
     # Columns are made one at a time and reduced at once, while their values are still in cache.
     columns = zip(*rows, strict=True)
     used, total = next(columns), next(columns)
-    gauges = {name: stat(column) for name, column in zip(_GAUGES, columns)}  # stops after the gauges
+    gauges = {name: stat(column) for name, column in zip(_GAUGES, columns, strict=False)}  # stops after the gauges
     volatile, aggregate = next(columns), next(columns)
     uncorrected = aggregate if last(aggregate) is not None else volatile
     count = len(rows)

@@ -31,7 +31,7 @@ def make_server(agent: Agent, listen: str) -> ThreadingHTTPServer:
     """A server bound to `listen` answering for `agent` (not yet serving)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._send(200, generate_latest(agent.registry), CONTENT_TYPE_LATEST)
@@ -55,7 +55,7 @@ def make_server(agent: Agent, listen: str) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+        def log_message(self, format: str, *args: object) -> None:
             log.debug("%s %s", self.address_string(), format % args)
 
     host, port = parse_listen(listen)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from functools import reduce
-from itertools import compress, repeat
+from itertools import compress, pairwise, repeat
 from operator import add, le, mul, sub, truediv
 
 from resource_agent.api.summary import Stat
@@ -111,7 +111,7 @@ def increase(values: Iterable[Number | None]) -> float:
         return reduce(add, map(sub, column[1:], column[:-1]), 0.0)
     present = finite(column)
     total = 0.0
-    for previous, value in zip(present, present[1:]):
+    for previous, value in pairwise(present):
         total += value - previous if value >= previous else value
     return total
 

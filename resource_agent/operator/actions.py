@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 from resource_agent.api.findings import Action, ActionType
 from resource_agent.api.resources import ApplyResult
 from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
+from resource_agent.api.timestamps import utc_now
 
 LMCacheApplier = Callable[[Action, LMCacheInstanceSummary, NodeSummary], Awaitable[ApplyResult]]
 SummaryLookup = Callable[[str], NodeSummary | None]
@@ -24,7 +24,7 @@ SummaryLookup = Callable[[str], NodeSummary | None]
 
 def failed(message: str, attempts: int = 0) -> ApplyResult:
     return ApplyResult(
-        attempted_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        attempted_at=utc_now(),
         succeeded=False,
         attempts=attempts,
         error=message,

@@ -12,8 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -27,75 +26,28 @@ from resource_agent.api.resources import (
     REPORT_PLURAL,
     VERSION,
     ApplyResult,
-    Condition,
-    ConditionStatus,
     Decision,
     Phase,
-    RecommendationStatus,
     ResourceReportStatus,
 )
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.fleet import FLEET_NODE, FleetTracker
 from resource_agent.operator.insights import InsightWorker
-from resource_agent.operator.lifecycle import decide_phase, effective_decision, parse_time
+from resource_agent.operator.lifecycle import decide_phase
 from resource_agent.operator.metrics import OperatorMetrics
-from resource_agent.operator.planning import (
-    SPEC_DIGEST_ANNOTATION,
-    ExistingRecommendation,
-    Upsert,
-    expired,
-    plan_reconcile,
+from resource_agent.operator.planning import Upsert, expired, plan_reconcile
+from resource_agent.operator.records import (
+    IndexedRecommendation,
+    apply_result_of,
+    build_status,
+    generation_of,
+    index_entry,
+    now_utc,
 )
 from resource_agent.operator.settings import OperatorSettings
 from resource_agent.operator.store import RecommendationStore
 
 log = logging.getLogger(__name__)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class IndexedRecommendation:
-    """A recommendation as the index keeps it."""
-
-    existing: ExistingRecommendation
-    status: Mapping[str, Any]
-    decision: Decision
-    snooze_until: datetime | None
-    action_type: str | None
-    severity: str | None
-
-
-def index_entry(name: str, spec: Mapping[str, Any], status: Mapping[str, Any], annotations: Mapping[str, str]) -> IndexedRecommendation:
-    phase = status.get("phase")
-    return IndexedRecommendation(
-        existing=ExistingRecommendation(
-            name=name,
-            node_name=spec.get("nodeName", ""),
-            material_digest=annotations.get(SPEC_DIGEST_ANNOTATION),
-            phase=Phase(phase) if phase in Phase._value2member_map_ else None,
-            last_seen=parse_time(status.get("lastSeen")),
-            resolved_at=parse_time(status.get("resolvedAt")),
-        ),
-        status=dict(status),
-        decision=effective_decision(spec.get("decision")),
-        snooze_until=_safe_time(spec.get("snoozeUntil")),
-        action_type=(spec.get("action") or {}).get("type"),
-        severity=spec.get("severity"),
-    )
-
-
-def _safe_time(value: Any) -> datetime | None:
-    try:
-        return parse_time(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 class Operator:
@@ -234,11 +186,11 @@ class Operator:
         snooze = known.snooze_until if known else None
         phase = decide_phase(
             active=True, decision=decision, snooze_until=snooze, action_type=upsert.spec.action.type,
-            apply_result=_apply_result(previous), now=now,
+            apply_result=apply_result_of(previous), now=now,
         )
         await self._write_status(
-            upsert.name, previous, decision, phase.phase, phase.message, _apply_result(previous), now,
-            _generation(created), last_seen=now,
+            upsert.name, previous, decision, phase.phase, phase.message, apply_result_of(previous), now,
+            generation_of(created), last_seen=now,
         )
         if upsert.created:
             await self.store.event(created, "Normal", "RecommendationCreated", finding.summary)
@@ -252,18 +204,18 @@ class Operator:
             return
         phase = decide_phase(
             active=True, decision=entry.decision, snooze_until=entry.snooze_until,
-            action_type=ActionType(entry.action_type), apply_result=_apply_result(entry.status), now=now,
+            action_type=ActionType(entry.action_type), apply_result=apply_result_of(entry.status), now=now,
         )
         if entry.existing.phase is not phase.phase and not phase.should_apply:
             previous = dict(entry.status)
             await self._write_status(entry.existing.name, previous, entry.decision, phase.phase, phase.message,
-                                     _apply_result(previous), now, previous.get("observedGeneration"))
+                                     apply_result_of(previous), now, previous.get("observedGeneration"))
 
     async def _resolve(self, entry: IndexedRecommendation, now: datetime, logger: logging.Logger) -> None:
         previous = dict(entry.status)
         result = await self._write_status(
             entry.existing.name, previous, entry.decision, Phase.RESOLVED, "The condition cleared in the latest report.",
-            _apply_result(previous), now, previous.get("observedGeneration"), resolved_at=now,
+            apply_result_of(previous), now, previous.get("observedGeneration"), resolved_at=now,
         )
         await self.store.event(result, "Normal", "RecommendationResolved", "The condition cleared.")
         logger.info("resolved %s", entry.existing.name)
@@ -279,7 +231,7 @@ class Operator:
             return
         now = now_utc()
         active = entry.existing.phase is not Phase.RESOLVED
-        apply_result = _apply_result(status)
+        apply_result = apply_result_of(status)
         if entry.decision is not Decision.APPROVED and status.get("decision") == Decision.APPROVED.value:
             apply_result = None  # approval withdrawn: a later approval applies again
         phase = decide_phase(
@@ -290,9 +242,9 @@ class Operator:
             # kopf hands over events one by one, so this one may predate our own Applying write and the
             # result: look at the object as it is now before carrying anything out (never apply twice).
             fresh = await self.store.get(name)
-            if fresh is None or _apply_result(fresh.get("status") or {}) is not None:
+            if fresh is None or apply_result_of(fresh.get("status") or {}) is not None:
                 return
-            await self._write_status(name, status, entry.decision, Phase.APPLYING, phase.message, None, now, _generation(body))
+            await self._write_status(name, status, entry.decision, Phase.APPLYING, phase.message, None, now, generation_of(body))
             result = await self.executor.execute(spec, logger)
             await self.store.apply_result(name, result.to_wire())
             self.metrics.applies.labels("succeeded" if result.succeeded else "failed").inc()
@@ -309,12 +261,12 @@ class Operator:
             status.get("phase") != phase.phase.value
             or status.get("message") != phase.message
             or status.get("decision") != entry.decision.value
-            or _apply_result(status) != apply_result
+            or apply_result_of(status) != apply_result
         )
         if changed:
-            if apply_result is None and _apply_result(status) is not None:
+            if apply_result is None and apply_result_of(status) is not None:
                 await self.store.apply_result(name, None)
-            await self._write_status(name, status, entry.decision, phase.phase, phase.message, apply_result, now, _generation(body))
+            await self._write_status(name, status, entry.decision, phase.phase, phase.message, apply_result, now, generation_of(body))
             if status.get("decision") != entry.decision.value:
                 await self.store.event(dict(body), "Normal", f"Decision{entry.decision.value}", phase.message)
 
@@ -324,20 +276,8 @@ class Operator:
         last_seen: datetime | None = None, resolved_at: datetime | None = None,
     ) -> dict[str, Any]:
         """Apply the whole operator-owned status, carrying over what `previous` knew."""
-        if phase is Phase.RESOLVED and resolved_at is None:
-            kept = previous.get("resolvedAt")
-        else:
-            kept = rfc3339(resolved_at) if resolved_at else None
-        status = RecommendationStatus(
-            phase=phase,
-            message=message,
-            decision=decision,
-            conditions=_conditions(previous, phase, message, now),
-            first_seen=previous.get("firstSeen") or rfc3339(now),
-            last_seen=rfc3339(last_seen) if last_seen else previous.get("lastSeen") or rfc3339(now),
-            resolved_at=kept,
-            observed_generation=generation,
-            apply_result=apply_result,
+        status = build_status(
+            previous, decision, phase, message, apply_result, now, generation, last_seen=last_seen, resolved_at=resolved_at
         )
         return await self.store.apply_status(name, status)
 
@@ -357,36 +297,3 @@ class Operator:
             for entry in entries:
                 phase = entry.existing.phase.value if entry.existing.phase else "Unknown"
                 self.metrics.recommendations.labels(entry.severity or "unknown", phase).inc()
-
-
-def _generation(body: Any) -> int | None:
-    return body.get("metadata", {}).get("generation")
-
-
-def _apply_result(status: Mapping[str, Any]) -> ApplyResult | None:
-    raw = status.get("applyResult")
-    if not raw:
-        return None
-    try:
-        return ApplyResult.model_validate(raw)
-    except ValidationError:
-        return None
-
-
-def _conditions(previous: Mapping[str, Any], phase: Phase, message: str, now: datetime) -> list[Condition]:
-    """One `Ready`-style condition per phase change, keeping the transition time when unchanged."""
-    old = {c.get("type"): c for c in previous.get("conditions", []) if isinstance(c, Mapping)}
-    conditions = []
-    for kind, active in (
-        ("Resolved", phase is Phase.RESOLVED),
-        ("Dismissed", phase is Phase.DISMISSED),
-        ("Applied", phase is Phase.APPLIED),
-    ):
-        state = ConditionStatus.TRUE if active else ConditionStatus.FALSE
-        earlier = old.get(kind)
-        transition = earlier.get("lastTransitionTime") if earlier and earlier.get("status") == state.value else rfc3339(now)
-        conditions.append(
-            Condition(type=kind, status=state, reason=phase.value, message=message if active else "",
-                      last_transition_time=transition)
-        )
-    return conditions

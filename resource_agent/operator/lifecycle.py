@@ -17,12 +17,6 @@ class PhaseDecision:
     snoozed: bool = False
 
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def effective_decision(decision: str | None) -> Decision:
     try:
         return Decision(decision) if decision else Decision.PENDING

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ import httpx
 from resource_agent.api.findings import Action
 from resource_agent.api.resources import ApplyResult
 from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
+from resource_agent.api.timestamps import utc_now
 from resource_agent.lmcache.apply import PlanError, apply_config_change, plan_config_change
 from resource_agent.lmcache.config import RUNTIME_EFFECTIVE_KEYS, coerce, redact_conf
 
@@ -29,7 +29,7 @@ SPARE_MEMORY_SHARE = 0.5  # at most half of the node's lowest available memory i
 
 
 async def apply_lmcache_action(action: Action, instance: LMCacheInstanceSummary, summary: NodeSummary) -> ApplyResult:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = utc_now()
     if not instance.urls:
         return ApplyResult(attempted_at=now, succeeded=False, attempts=0, error="the instance has no known URLs")
     try:

@@ -154,4 +154,4 @@ def _rounded(evidence: Evidence) -> Evidence:
 def _significant(value: float, digits: int = 3) -> float:
     if value == 0 or not math.isfinite(value):
         return value
-    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))

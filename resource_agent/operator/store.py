@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -27,6 +26,7 @@ from resource_agent.api.resources import (
     RecommendationSpec,
     RecommendationStatus,
 )
+from resource_agent.api.timestamps import rfc3339, utc_now
 from resource_agent.operator.metrics import OperatorMetrics
 from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION
 
@@ -109,7 +109,7 @@ class RecommendationStore:
     async def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
         """Record a Kubernetes Event about a cluster-scoped object (in namespace `default`, as kubectl expects)."""
         metadata = obj.get("metadata", {})
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = utc_now()
         body = {
             "metadata": {"generateName": f"{metadata.get('name', 'resource-agent')[:200]}."},
             "involvedObject": {
@@ -121,8 +121,8 @@ class RecommendationStore:
             "message": message[:1024],
             "source": {"component": OPERATOR_FIELD_MANAGER},
             "reportingComponent": OPERATOR_FIELD_MANAGER,
-            "firstTimestamp": now[:19] + "Z",
-            "lastTimestamp": now[:19] + "Z",
+            "firstTimestamp": rfc3339(moment),
+            "lastTimestamp": rfc3339(moment),
             "count": 1,
         }
         self._metrics.api_requests.labels("create", "events").inc()

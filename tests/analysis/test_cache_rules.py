@@ -1,9 +1,9 @@
 import pytest
-from tests.analysis.analysis_builders import GIB, fired, lmcache, node, st
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import cache as rules
 from resource_agent.api.findings import ActionType, Severity, TargetKind
+from tests.analysis.analysis_builders import GIB, fired, lmcache, node, st
 
 POLICY = Policy()
 THRASH = dict(token_hit_rate=0.12, hit_tokens=120_000.0, evictions=5000.0, local_cpu_usage_percent=st(99))

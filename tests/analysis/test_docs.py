@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from resource_agent.analysis import scores
 from devtools.docs import GENERATED
+from resource_agent.analysis import scores
 
 ROOT = Path(__file__).resolve().parents[2]
 

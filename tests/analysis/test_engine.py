@@ -1,10 +1,9 @@
-from tests.analysis.analysis_builders import gpu, lmcache, node, st
-
+from resource_agent.analysis.catalog import RULES
 from resource_agent.analysis.engine import analyze, window_is_sustained
 from resource_agent.analysis.policy import Policy
-from resource_agent.analysis.catalog import RULES
 from resource_agent.api.findings import Severity
 from resource_agent.api.summary import EccSummary
+from tests.analysis.analysis_builders import gpu, lmcache, node, st
 
 TROUBLED = dict(
     gpus=[

@@ -1,9 +1,8 @@
-from tests.analysis.analysis_builders import fired, gpu, node, st
-
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import gpu_health as rules
 from resource_agent.api.findings import ActionType, Severity
 from resource_agent.api.summary import EccSummary, PcieSummary
+from tests.analysis.analysis_builders import fired, gpu, node, st
 
 POLICY = Policy()
 

@@ -1,9 +1,8 @@
-from tests.analysis.analysis_builders import fired, gpu, node, st
-
 from resource_agent.analysis.engine import analyze
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import gpu as rules
 from resource_agent.api.findings import ActionType, Severity
+from tests.analysis.analysis_builders import fired, gpu, node, st
 
 POLICY = Policy()
 

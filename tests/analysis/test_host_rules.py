@@ -1,9 +1,8 @@
-from tests.analysis.analysis_builders import GIB, fired, gpu, node, psi, st
-
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import host as rules
 from resource_agent.api.findings import ActionType, Category, Severity
 from resource_agent.api.summary import CpuSummary, DiskSummary, MemorySummary, NetworkSummary, PressureSummary
+from tests.analysis.analysis_builders import GIB, fired, gpu, node, psi, st
 
 POLICY = Policy()
 TOTAL = 2048 * GIB

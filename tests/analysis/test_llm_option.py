@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from resource_agent.cli import main
 from devtools.llm_server import FakeLLMServer, Mode
+from resource_agent.cli import main
 from resource_agent.node_agent.recording import write_recording
 from resource_agent.scenarios import generate
 

@@ -1,7 +1,7 @@
 import pytest
 
-from resource_agent.analysis.policy import Policy, PolicyError
 from resource_agent.analysis.catalog import RULES, load_policy
+from resource_agent.analysis.policy import Policy, PolicyError
 from resource_agent.api.findings import Severity
 
 
@@ -52,7 +52,7 @@ rules:
 def test_bad_policies_name_the_key(tmp_path, text, message):
     path = tmp_path / "policy.yaml"
     path.write_text(text)
-    with pytest.raises(PolicyError, match="policy.yaml") as caught:
+    with pytest.raises(PolicyError, match=r"policy\.yaml") as caught:
         load_policy(path)
     assert message in str(caught.value)
 

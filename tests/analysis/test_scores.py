@@ -1,10 +1,10 @@
-from tests.analysis.analysis_builders import gpu, node, st
 from hypothesis import given
 from hypothesis import strategies as st_
 
 from resource_agent.analysis import scores
 from resource_agent.api.findings import Severity
 from resource_agent.api.summary import EccSummary
+from tests.analysis.analysis_builders import gpu, node, st
 
 percent = st_.floats(min_value=0, max_value=100, allow_nan=False)
 stall = st_.floats(min_value=0, max_value=100, allow_nan=False)

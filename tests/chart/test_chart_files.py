@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import yaml
+
 from tests.chart.chart_render import CHART, CRDS, ROOT
 
 KOPF_CRDS = "kopf.dev_peerings.yaml"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.chart.chart_render import (
     CHART,
     NAMESPACE,
@@ -209,7 +210,7 @@ def test_llm_key_comes_from_an_existing_secret(helm: Path) -> None:
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "groq", "key": "token"}
     rendered = template(helm, {"operator.llm.provider": "groq", "operator.llm.existingSecret": "groq"})
     assert "kind: Secret" not in rendered
-    with pytest.raises(HelmError, match="needs operator.llm.existingSecret"):
+    with pytest.raises(HelmError, match=r"needs operator\.llm\.existingSecret"):
         template(helm, {"operator.llm.provider": "groq"})
     docs = documents(
         template(helm, {"operator.llm.provider": "openai-compatible", "operator.llm.baseUrl": "http://vllm.llm:8000/v1", "operator.llm.model": "m"})

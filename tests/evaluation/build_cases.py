@@ -741,7 +741,6 @@ def _() -> Recording:
 
 @case("fault-disk-full-model-cache")
 def _() -> Recording:
-    name = "fault-disk-full-model-cache"
     cache = Disk("nvme1n1", "/model-cache", 512.0, const(512.0 - 9476.35 / 1024), busy=const(40.0), write_bps=const(4e8))
     host = Host("gpu-h100-p", disks=[Disk("nvme0n1", "/", 1800.0, const(400.0)), cache])
     return Recording(host, [Gpu(H100, 0, temperature=const(33.0))])

@@ -60,7 +60,7 @@ def test_keeps_only_the_latest_summary_while_the_api_server_is_away() -> None:
             writer.offer(summary_for("away", seed=seed))
         wait_until(lambda: writer.failures >= 3, 20, what="retries")
         assert writer.writes == 0
-        assert writer.last_error and "Connection refused" in writer.last_error or "MaxRetryError" in writer.last_error
+        assert (writer.last_error and "Connection refused" in writer.last_error) or "MaxRetryError" in writer.last_error
         assert writer._latest is None or writer._latest.node_name == "away"  # one slot, never a backlog
     finally:
         started = time.monotonic()

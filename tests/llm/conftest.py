@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
+from devtools.llm_server import FakeLLMServer
 from resource_agent.api.findings import Action, ActionType, Category, Evidence, Finding, Sensitive, Severity, Target, TargetKind
 from resource_agent.api.samples import GpuProcess
 from resource_agent.api.summary import (
@@ -26,7 +27,6 @@ from resource_agent.llm.metrics import LLMMetrics
 from resource_agent.llm.providers import build_provider
 from resource_agent.llm.service import InsightService
 from resource_agent.llm.settings import LLMSettings, ProviderKind
-from devtools.llm_server import FakeLLMServer
 
 NODE = "gpu-node-a17.prod.example"
 POD = "vllm-llama3-70b-7f9c4d-x2k8p"

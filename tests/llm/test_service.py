@@ -8,12 +8,12 @@ import time
 
 from prometheus_client import CollectorRegistry
 
+from devtools.llm_server import FakeLLMServer, Reply
 from resource_agent.analysis.engine import analyze
 from resource_agent.api.findings import Severity
 from resource_agent.api.insight import Insight
 from resource_agent.llm.prompts import DATA_BEGIN, DATA_END, MAX_NAME
 from resource_agent.llm.settings import ProviderKind
-from devtools.llm_server import FakeLLMServer, Reply
 from tests.llm.conftest import (
     GPU_UUID,
     NAMESPACE,
@@ -55,7 +55,7 @@ async def test_valid_answer_becomes_an_insight_with_usage_and_structured_output(
     assert insight.model == "openai/gpt-oss-20b"
     assert (insight.prompt_tokens, insight.completion_tokens) == (321, 54)
     assert insight.latency_seconds > 0
-    assert insight.generated_at.endswith("Z")
+    assert insight.to_wire()["generatedAt"].endswith("Z")  # a datetime in the model, RFC 3339 on the wire
     assert "check-cooling" in insight.steps[0]
     [request] = server.requests
     expected_path = "/openai/v1/chat/completions" if provider_kind is ProviderKind.GROQ else "/v1/chat/completions"

@@ -12,11 +12,11 @@ import httpx
 import openai
 import pytest
 
+from devtools.llm_server import FakeLLMServer, Mode, derived_answer
 from resource_agent.api.insight import InsightAnswer
 from resource_agent.llm.prompts import build_messages
 from resource_agent.llm.redaction import Redactor
 from resource_agent.llm.service import AnswerError, parse_answer
-from devtools.llm_server import FakeLLMServer, Mode, derived_answer
 from tests.llm.conftest import NODE, memory_finding, thermal_finding
 
 
@@ -40,9 +40,8 @@ def _chat(base_url: str) -> openai.OpenAI:
 
 
 def test_fail_and_garbage_modes() -> None:
-    with FakeLLMServer(mode=Mode.FAIL) as failing:
-        with pytest.raises(openai.InternalServerError):
-            _chat(failing.openai_base_url).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    with FakeLLMServer(mode=Mode.FAIL) as failing, pytest.raises(openai.InternalServerError):
+        _chat(failing.openai_base_url).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
     with FakeLLMServer(mode=Mode.GARBAGE) as garbage:
         reply = _chat(garbage.openai_base_url).chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         with pytest.raises(AnswerError, match="not valid JSON"):

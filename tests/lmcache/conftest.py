@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from resource_agent.lmcache.client import Scraper
 from devtools.lmcache_simulator import SimulatedInstance
+from resource_agent.lmcache.client import Scraper
 from resource_agent.node_agent.collectors.base import CollectorContext
 from resource_agent.node_agent.collectors.lmcache import LMCacheCollector
 

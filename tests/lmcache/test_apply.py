@@ -31,7 +31,7 @@ def test_startup_key_is_a_restart_patch_bounded_by_spare_memory_and_cap():
 
 
 @pytest.mark.parametrize(
-    "act, conf, message",
+    ("act", "conf", "message"),
     [
         (action("remote_url", "redis://x"), {}, "credentials"),
         (action("extra_config", "{}"), {}, "credentials"),

@@ -53,7 +53,7 @@ def test_two_ports_of_one_process_count_once():
 
 
 @pytest.mark.parametrize(
-    "body, message",
+    ("body", "message"),
     [
         ('lmcache:num_hit_tokens_total{role="worker" 12\n', "malformed"),
         ("lmcache:num_hit_tokens_total NaNx\n", "malformed"),

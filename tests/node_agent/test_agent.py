@@ -6,13 +6,13 @@ import threading
 import time
 
 import pytest
-from tests.node_agent.agent_samples import sample as built_sample
 
 from resource_agent.api.samples import Sample
 from resource_agent.api.summary import NodeSummary
 from resource_agent.node_agent.agent import Agent, AgentSettings
 from resource_agent.node_agent.collectors.base import REGISTRY, Collector, CollectorContext, Registration
 from resource_agent.node_agent.sampler import Sampler
+from tests.node_agent.agent_samples import sample as built_sample
 
 
 class Scripted(Collector):

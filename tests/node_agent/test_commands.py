@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.node_agent.agent_samples import sample
 from click.testing import CliRunner
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from resource_agent.cli.node_agent import collect
 from resource_agent.node_agent.exporter import SampleExporter, build_registry
 from resource_agent.node_agent.recording import RecordingError, read_recording, write_recording
+from tests.node_agent.agent_samples import sample
 
 AGENT = [str(Path(sys.executable).with_name("resource-agent"))]
 
@@ -146,9 +146,8 @@ def test_agent_process_serves_endpoints_and_stops_on_sigterm() -> None:
 
 
 def test_every_exported_metric_is_documented() -> None:
-    from tests.node_agent.agent_samples import lmcache_instance
-
     from resource_agent.api.samples import LMCacheSample
+    from tests.node_agent.agent_samples import lmcache_instance
 
     exporter = SampleExporter()
     registry = build_registry(exporter)

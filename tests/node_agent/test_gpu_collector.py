@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pynvml
 import pytest
-from tests.node_agent.fake_nvml import FakeGpu, FakeNvml
 
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent.collectors.base import CollectorContext, CollectorUnavailable, run_collectors
 from resource_agent.node_agent.collectors.gpu import GpuCollector
 from resource_agent.node_agent.nvml_decode import decode_clock_event_reasons
 from resource_agent.node_agent.window import summarize
+from tests.node_agent.fake_nvml import FakeGpu, FakeNvml
 
 POD_UID = "1f6b1f4e-8f0c-4c1e-9d1a-3c2b6a5d4e7f"
 CONTAINER = "a" * 64

@@ -66,7 +66,7 @@ def test_crashing_collector_is_reported_while_the_others_run(registered_collecto
 
 def test_unknown_collector_and_broken_module_are_reported(registered_collectors: Counting, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sampler_module, "_import_failures", {"broken": "import failed: SyntaxError: bad"})
-    sample = Sampler(CollectorContext(), {name: False for name in REGISTRY} | {"nosuch": True}).sample()
+    sample = Sampler(CollectorContext(), dict.fromkeys(REGISTRY, False) | {"nosuch": True}).sample()
     assert _states(sample) == {
         "broken": (CollectorState.FAILED, "import failed: SyntaxError: bad"),
         "nosuch": (CollectorState.FAILED, "no such collector"),

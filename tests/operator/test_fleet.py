@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resource_agent.analysis.engine import analyze
+from resource_agent.analysis.policy import Policy
 from resource_agent.api.findings import ActionType
 from resource_agent.node_agent.window import summarize
 from resource_agent.operator.fleet import (
@@ -13,7 +14,6 @@ from resource_agent.operator.fleet import (
     fragmentation_findings,
     idle_gpus,
 )
-from resource_agent.analysis.policy import Policy
 from resource_agent.scenarios import generate
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from resource_agent.analysis.engine import analyze
 from devtools.demo.stack import install_crds
+from resource_agent.analysis.engine import analyze
 from resource_agent.node_agent.window import summarize
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.handlers import Operator, index_entry

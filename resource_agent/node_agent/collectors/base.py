@@ -44,7 +44,7 @@ class Collector(ABC):
     def update(self, sample: Sample) -> None:
         """Fill this collector's section of `sample`, or raise CollectorUnavailable."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most collectors hold nothing to release)
         """Release resources (NVML handles, HTTP clients)."""
 
 
