@@ -38,7 +38,9 @@ class CollectorStatus(ApiModel):
 
 class CpuSample(ApiModel):
     utilization_percent: float | None = None  # all cores, busy share since last sample
-    per_core_utilization_percent: list[float] = Field(default_factory=list)
+    # indexed by core id (the N of /proc/stat's cpuN); None where the share is unknown (an offline
+    # core, one that just came online, a counter reset), so later cores keep their ids
+    per_core_utilization_percent: list[float | None] = Field(default_factory=list)
     iowait_percent: float | None = None
     steal_percent: float | None = None
     frequency_mhz: float | None = None
@@ -54,12 +56,12 @@ class MemorySample(ApiModel):
     total_bytes: int
     available_bytes: int
     used_bytes: int
-    cached_bytes: int = 0
+    cached_bytes: int = 0  # page cache: /proc/meminfo Cached (without SReclaimable, unlike psutil and free)
     buffers_bytes: int = 0
     swap_total_bytes: int = 0
     swap_used_bytes: int = 0
-    swap_in_bytes_per_second: float | None = None
-    swap_out_bytes_per_second: float | None = None
+    swap_in_bytes_per_second: float | None = None  # /proc/vmstat pswpin x the kernel's page size
+    swap_out_bytes_per_second: float | None = None  # pswpout x page size
 
 
 class DiskSample(ApiModel):
@@ -72,8 +74,9 @@ class DiskSample(ApiModel):
     read_iops: float | None = None
     write_iops: float | None = None
     busy_percent: float | None = None  # io_time share; saturation only for single-queue devices
-    queue_depth: float | None = None  # mean requests in flight (rate of io_time_weighted, as node_exporter)
-    await_seconds: float | None = None  # mean time per completed request (read+write time / ios)
+    # /proc/diskstats, as node_exporter's diskstats collector reads it (see docs/recording-format.md):
+    queue_depth: float | None = None  # mean requests in flight: rate of weighted I/O ms (field 11) / 1000
+    await_seconds: float | None = None  # mean time per completed read/write: delta(read+write ms) / delta(ios); None when none completed
 
 
 class NetworkSample(ApiModel):
@@ -113,10 +116,20 @@ class PressureResource(ApiModel):
     full: PressureLine | None = None  # cpu "full" is absent on older kernels
 
 
+class IrqPressure(ApiModel):
+    """/proc/pressure/irq (Linux 6.1+, CONFIG_IRQ_TIME_ACCOUNTING): the kernel writes only a "full" line.
+
+    kernel/sched/psi.c psi_show(): `only_full = res == PSI_IRQ`; time spent in hard/soft IRQs
+    stalls everything on the CPU, so there is no "some"."""
+
+    full: PressureLine
+
+
 class PressureSample(ApiModel):
     cpu: PressureResource | None = None
     memory: PressureResource | None = None
     io: PressureResource | None = None
+    irq: IrqPressure | None = None
 
 
 # --- gpu ----------------------------------------------------------------------

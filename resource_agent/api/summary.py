@@ -62,7 +62,7 @@ class NodeInventory(ApiModel):
 
 class CpuSummary(ApiModel):
     utilization_percent: Stat | None = None
-    busiest_core_utilization_percent: Stat | None = None
+    busiest_core_utilization_percent: Stat | None = None  # per sample, the highest known core share
     iowait_percent: Stat | None = None
     steal_percent: Stat | None = None
     frequency_mhz: Stat | None = None
@@ -93,8 +93,8 @@ class DiskSummary(ApiModel):
     read_iops: Stat | None = None
     write_iops: Stat | None = None
     busy_percent: Stat | None = None
-    queue_depth: Stat | None = None
-    await_seconds: Stat | None = None
+    queue_depth: Stat | None = None  # mean requests in flight per sample interval
+    await_seconds: Stat | None = None  # mean time per completed read/write, over the samples that completed any
 
 
 class NetworkSummary(ApiModel):
@@ -118,12 +118,19 @@ class PressureResourceSummary(ApiModel):
     full: PressureLineSummary | None = None
 
 
+class IrqPressureSummary(ApiModel):
+    """IRQ pressure has only a "full" line (see `IrqPressure`)."""
+
+    full: PressureLineSummary
+
+
 class PressureSummary(ApiModel):
     available: bool
     reason: str | None = None
     cpu: PressureResourceSummary | None = None
     memory: PressureResourceSummary | None = None
     io: PressureResourceSummary | None = None
+    irq: IrqPressureSummary | None = None
 
 
 # --- gpu -------------------------------------------------------------------------

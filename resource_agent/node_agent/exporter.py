@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector as PrometheusCollector
 from resource_agent.api.samples import (
     CollectorState,
     GpuDeviceSample,
+    IrqPressure,
     LMCacheInstanceSample,
     PressureResource,
     Sample,
@@ -98,7 +99,7 @@ class SampleExporter(PrometheusCollector):
             if sample.system is not None:
                 _system(families, sample.system)
             if sample.pressure is not None:
-                for resource in ("cpu", "memory", "io"):
+                for resource in ("cpu", "memory", "io", "irq"):
                     _pressure(families, resource, getattr(sample.pressure, resource))
             if sample.gpu is not None:
                 families.set("gpu_devices", "Number of GPUs NVML reports.", len(sample.gpu.devices))
@@ -151,6 +152,8 @@ def _system(families: _Families, system: SystemSample) -> None:
         families.set("disk_reads_per_second", "Read operations per second.", disk.read_iops, labels)
         families.set("disk_writes_per_second", "Write operations per second.", disk.write_iops, labels)
         families.set("disk_busy_ratio", "Share of time the disk was busy (0-1).", _ratio(disk.busy_percent), labels)
+        families.set("disk_queue_depth", "Mean I/O requests in flight since the previous sample (iostat aqu-sz).", disk.queue_depth, labels)
+        families.set("disk_await_seconds", "Mean time per completed read or write since the previous sample (iostat await).", disk.await_seconds, labels)
     for network in system.networks:
         labels = {"interface": network.interface}
         families.set("network_receive_bytes_per_second", "Bytes received per second.", network.rx_bytes_per_second, labels)
@@ -161,10 +164,10 @@ def _system(families: _Families, system: SystemSample) -> None:
         families.set("network_transmit_drops_per_second", "Transmitted packets dropped per second.", network.tx_drops_per_second, labels)
 
 
-def _pressure(families: _Families, resource: str, pressure: PressureResource | None) -> None:
+def _pressure(families: _Families, resource: str, pressure: PressureResource | IrqPressure | None) -> None:
     if pressure is None:
         return
-    for kind, line in (("some", pressure.some), ("full", pressure.full)):
+    for kind, line in (("some", getattr(pressure, "some", None)), ("full", pressure.full)):  # irq has only "full"
         if line is None:
             continue
         for window, value in (("10s", line.avg10), ("60s", line.avg60), ("300s", line.avg300)):

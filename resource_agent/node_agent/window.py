@@ -35,6 +35,7 @@ from resource_agent.api.summary import (
     DiskSummary,
     GpuInventory,
     GpuSection,
+    IrqPressureSummary,
     LMCacheSection,
     MemorySummary,
     NetworkSummary,
@@ -252,7 +253,15 @@ _MEMORY = itemgetter(
     "swap_out_bytes_per_second",
 )
 _DISK = itemgetter(
-    "used_bytes", "total_bytes", "read_bytes_per_second", "write_bytes_per_second", "read_iops", "write_iops", "busy_percent"
+    "used_bytes",
+    "total_bytes",
+    "read_bytes_per_second",
+    "write_bytes_per_second",
+    "read_iops",
+    "write_iops",
+    "busy_percent",
+    "queue_depth",
+    "await_seconds",
 )
 _NETWORK = itemgetter(
     "rx_bytes_per_second",
@@ -278,8 +287,9 @@ class _HostRows:
 def _add_host(rows: _HostRows, system: SystemSample) -> None:
     """Append one system section's values: one visit of each of its objects."""
     cpu = vars(system.cpu)
-    cores = cpu["per_core_utilization_percent"]
-    rows.cpu.append((*_CPU(cpu), max(cores) if cores else None))
+    # cores are indexed by id, None where a core's share is unknown: the busiest is the busiest known one
+    busiest = max((share for share in cpu["per_core_utilization_percent"] if share is not None), default=None)
+    rows.cpu.append((*_CPU(cpu), busiest))
     rows.memory.append(_MEMORY(vars(system.memory)))
     for disk in system.disks:
         rows.disks.setdefault(disk.device, []).append(_DISK(vars(disk)))
@@ -323,7 +333,7 @@ def _memory(rows: Sequence[tuple]) -> MemorySummary:
 def _disks(rows: dict[str, list[tuple]], latest: dict[str, DiskSample]) -> list[DiskSummary]:
     summaries = []
     for device, disk_rows in rows.items():
-        used, total, read_bytes, write_bytes, read_iops, write_iops, busy = zip(*disk_rows, strict=True)
+        used, total, read_bytes, write_bytes, read_iops, write_iops, busy, queue_depth, await_seconds = zip(*disk_rows, strict=True)
         summaries.append(
             DiskSummary(
                 device=device,
@@ -335,6 +345,8 @@ def _disks(rows: dict[str, list[tuple]], latest: dict[str, DiskSample]) -> list[
                 read_iops=stat(read_iops),
                 write_iops=stat(write_iops),
                 busy_percent=stat(busy),
+                queue_depth=stat(queue_depth),
+                await_seconds=stat(await_seconds),
             )
         )
     return summaries
@@ -359,18 +371,21 @@ def _networks(rows: dict[str, list[tuple]]) -> list[NetworkSummary]:
 
 
 _PSI_RESOURCES = ("cpu", "memory", "io")
-_PSI_SECTIONS = itemgetter(*_PSI_RESOURCES)
+_PSI_SECTIONS = itemgetter(*_PSI_RESOURCES, "irq")
 _PSI_LINE = itemgetter("avg10", "avg60", "total_microseconds")
 
 
 def _add_pressure(rows: dict[tuple[str, str], list[tuple]], pressure: PressureSample) -> None:
     """Append one PSI section's lines: (resource, "some" | "full") -> one (avg10, avg60, total) row per sample that had it."""
-    for resource, section in zip(_PSI_RESOURCES, _PSI_SECTIONS(vars(pressure)), strict=True):
+    *sections, irq = _PSI_SECTIONS(vars(pressure))
+    for resource, section in zip(_PSI_RESOURCES, sections, strict=True):
         if section is None:
             continue
         rows.setdefault((resource, "some"), []).append(_PSI_LINE(vars(section.some)))
         if section.full is not None:
             rows.setdefault((resource, "full"), []).append(_PSI_LINE(vars(section.full)))
+    if irq is not None:  # "full" only (kernel/sched/psi.c)
+        rows.setdefault(("irq", "full"), []).append(_PSI_LINE(vars(irq.full)))
 
 
 def _pressure(rows: dict[tuple[str, str], list[tuple]] | None, status: CollectorStatus | None) -> PressureSummary:
@@ -385,7 +400,8 @@ def _pressure(rows: dict[tuple[str, str], list[tuple]] | None, status: Collector
         resources[resource] = PressureResourceSummary(
             some=_pressure_line(some), full=_pressure_line(full) if full else None
         )
-    return PressureSummary(available=True, **resources)
+    irq = rows.get(("irq", "full"))
+    return PressureSummary(available=True, irq=IrqPressureSummary(full=_pressure_line(irq)) if irq else None, **resources)
 
 
 def _pressure_line(rows: Sequence[tuple]) -> PressureLineSummary:

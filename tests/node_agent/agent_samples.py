@@ -7,6 +7,7 @@ from resource_agent.api.samples import (
     DiskSample,
     GpuDeviceSample,
     GpuSample,
+    IrqPressure,
     LMCacheInstanceSample,
     LMCacheSample,
     MemorySample,
@@ -48,7 +49,10 @@ def system(step: int, *, disks: tuple[str, ...] = ("nvme0n1",), nics: tuple[str,
             buffers_bytes=GIB,
         ),
         disks=[
-            DiskSample(device=d, mountpoint="/", total_bytes=100 * GIB, used_bytes=50 * GIB, read_bytes_per_second=1e6, busy_percent=5.0)
+            DiskSample(
+                device=d, mountpoint="/", total_bytes=100 * GIB, used_bytes=50 * GIB, read_bytes_per_second=1e6, busy_percent=5.0,
+                queue_depth=0.5 * (step % 4), await_seconds=0.002 if step % 4 else None,
+            )
             for d in disks
         ],
         networks=[NetworkSample(interface=n, rx_bytes_per_second=1e5 * (step % 3), tx_bytes_per_second=2e5) for n in nics],
@@ -104,7 +108,12 @@ def lmcache_instance(step: int, **overrides: object) -> LMCacheInstanceSample:
 
 def pressure(step: int) -> PressureSample:
     line = PressureLine(avg10=float(step % 5), avg60=1.0, avg300=1.0, total_microseconds=step * 100_000)
-    return PressureSample(cpu=PressureResource(some=line), memory=PressureResource(some=line, full=line), io=PressureResource(some=line, full=line))
+    return PressureSample(
+        cpu=PressureResource(some=line),
+        memory=PressureResource(some=line, full=line),
+        io=PressureResource(some=line, full=line),
+        irq=IrqPressure(full=line),
+    )
 
 
 def sample(step: int, *, gpus: int = 1, interval: float = 5.0, xids: dict[int, list[int]] | None = None) -> Sample:

@@ -11,6 +11,7 @@ import pytest
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent.collectors.base import CollectorContext, run_collectors
 from resource_agent.node_agent.collectors.pressure import PressureCollector, PressureFormatError, parse_pressure
+from resource_agent.node_agent.collectors import system as system_module
 from resource_agent.node_agent.collectors.system import SystemCollector, rate
 
 MEMINFO = """MemTotal:       16000000 kB
@@ -75,7 +76,8 @@ def fake_proc(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def system_collector(fake_proc: Path, tmp_path: Path) -> SystemCollector:
+def system_collector(fake_proc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SystemCollector:
+    monkeypatch.delenv("NODE_NAME", raising=False)
     previous = psutil.PROCFS_PATH
     collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys"))
     yield collector
@@ -218,3 +220,194 @@ def test_cpu_share_tolerates_float_rounding_but_not_a_reset() -> None:
     assert _share(10.0 - 1e-10, 10.0, 102.0, 100.0) == 0.0  # idle interval, rounding made busy step back
     assert _share(11.0, 10.0, 102.0, 100.0) == 50.0
     assert _share(5.0, 10.0, 102.0, 100.0) is None  # counters went back: a reset
+
+
+# --- host correctness, against what the kernel writes and node_exporter reads (issue 12 item 8) ---------
+
+
+class FakeClock:
+    """Stands in for the collector's `time` module: monotonic seconds set by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return time.time()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(system_module, "time", fake)
+    return fake
+
+
+def _collect(collector: SystemCollector, timestamp: float = 0.0):  # type: ignore[no-untyped-def]
+    sample = Sample(timestamp=timestamp)
+    collector.update(sample)
+    assert sample.system is not None
+    return sample.system
+
+
+def test_missing_uptime_falls_back_to_btime(system_collector: SystemCollector, fake_proc: Path) -> None:
+    (fake_proc / "uptime").unlink()  # gVisor and some sandboxes have no /proc/uptime
+    system = _collect(system_collector)
+    assert system.uptime_seconds == pytest.approx(time.time() - 1_700_000_000, abs=60)  # now - btime of /proc/stat
+
+
+def test_cached_is_the_page_cache_without_reclaimable_slab(system_collector: SystemCollector) -> None:
+    # node_memory_Cached_bytes is meminfo Cached; psutil (and free) add SReclaimable (100000 kB here)
+    assert _collect(system_collector).memory.cached_bytes == 2_000_000 * 1024
+
+
+def test_swap_rates_use_the_kernels_page_size(system_collector: SystemCollector, fake_proc: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(system_module, "PAGE_SIZE", 65536, raising=False)  # a 64 KiB-page arm64/ppc64le kernel
+    _collect(system_collector)
+    (fake_proc / "vmstat").write_text("pswpin 30\npswpout 25\n")  # 20 pages in, 5 out
+    clock.now += 2.0
+    memory = _collect(system_collector, 1.0).memory
+    assert memory.swap_in_bytes_per_second == 20 * 65536 / 2.0
+    assert memory.swap_out_bytes_per_second == 5 * 65536 / 2.0
+
+
+def _stat_cores(cores: dict[int, tuple[int, int]]) -> str:
+    user = sum(busy for busy, _ in cores.values())
+    idle = sum(idle for _, idle in cores.values())
+    lines = [f"cpu  {user} 0 0 {idle} 0 0 0 0 0 0"] + [f"cpu{core} {busy} 0 0 {idle} 0 0 0 0 0 0" for core, (busy, idle) in sorted(cores.items())]
+    return "\n".join(lines) + "\nctxt 1000\nbtime 1700000000\n"
+
+
+def test_per_core_shares_keep_core_ids(system_collector: SystemCollector, fake_proc: Path) -> None:
+    # cpu1 offline from the start: /proc/stat lists cpu0 and cpu2 only
+    (fake_proc / "stat").write_text(_stat_cores({0: (100, 100), 2: (100, 100), 3: (100, 100)}))
+    _collect(system_collector)
+    # cpu2's counters went back (a reset): unknown, and cpu3 must still be labelled 3
+    (fake_proc / "stat").write_text(_stat_cores({0: (150, 150), 2: (50, 50), 3: (190, 110)}))
+    cpu = _collect(system_collector, 1.0).cpu
+    assert cpu.per_core_utilization_percent == [pytest.approx(50.0), None, None, pytest.approx(90.0)]
+    assert cpu.logical_cores == 3
+    # cpu1 comes online: no share yet, the others keep theirs
+    (fake_proc / "stat").write_text(_stat_cores({0: (160, 240), 1: (5, 5), 2: (60, 60), 3: (200, 200)}))
+    cpu = _collect(system_collector, 2.0).cpu
+    assert cpu.per_core_utilization_percent == [pytest.approx(10.0), None, pytest.approx(50.0), pytest.approx(10.0)]
+
+
+def test_per_core_gauges_keep_core_labels() -> None:
+    from prometheus_client import generate_latest
+
+    from resource_agent.node_agent.exporter import SampleExporter, build_registry
+    from tests.node_agent.agent_samples import sample
+
+    exporter = SampleExporter()
+    full = sample(1)
+    full.system.cpu.per_core_utilization_percent = [10.0, None, 30.0]
+    exporter.observe(full)
+    text = generate_latest(build_registry(exporter)).decode()
+    cores = [line for line in text.splitlines() if line.startswith("resource_agent_cpu_core_utilization_ratio")]
+    assert cores == ['resource_agent_cpu_core_utilization_ratio{core="0"} 0.1', 'resource_agent_cpu_core_utilization_ratio{core="2"} 0.3']
+    assert 'resource_agent_pressure_stalled_seconds_total{kind="full",resource="irq"} 0.1' in text
+    assert 'kind="some",resource="irq"' not in text
+
+
+def test_hostname_is_the_nodes_not_the_pods(system_collector: SystemCollector, fake_proc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # <host-proc>/sys/kernel/hostname shows the reader's UTS namespace: in a pod, the pod's name
+    (fake_proc / "sys/kernel/hostname").write_text("agent-pod-x7k2q\n")
+    monkeypatch.setenv("NODE_NAME", "gpu-node-7")
+    assert _collect(system_collector).hostname == "gpu-node-7"
+    monkeypatch.delenv("NODE_NAME")
+    host_root = tmp_path / "host-root"
+    (host_root / "etc").mkdir(parents=True)
+    (host_root / "etc/hostname").write_text("gpu-node-7.example\n")
+    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", host_root=host_root))
+    assert _collect(collector).hostname == "gpu-node-7.example"
+
+
+def _host_with_lvm_root(fake_proc: Path, tmp_path: Path) -> Path:
+    host_root = tmp_path / "host-root"
+    host_root.mkdir()
+    (fake_proc / "1").mkdir()
+    (fake_proc / "1/mounts").write_text("/dev/mapper/vg0-root / ext4 rw 0 0\n")
+    (fake_proc / "diskstats").write_text(
+        "   8       0 sda 100 0 2000 50 200 0 4000 80 0 100 130 0 0 0 0\n"
+        " 253       0 dm-0 100 0 2000 50 200 0 4000 80 0 100 130 0 0 0 0\n"
+    )
+    return host_root
+
+
+def test_device_mapper_maps_to_dm_n_through_the_hosts_sysfs(system_collector: SystemCollector, fake_proc: Path, tmp_path: Path) -> None:
+    host_root = _host_with_lvm_root(fake_proc, tmp_path)
+    (tmp_path / "sys/block/dm-0/dm").mkdir(parents=True)
+    (tmp_path / "sys/block/dm-0/dm/name").write_text("vg0-root\n")
+    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", host_root=host_root))
+    disks = {disk.device: disk for disk in _collect(collector).disks}
+    assert sorted(disks) == ["dm-0", "sda"] and disks["dm-0"].mountpoint == "/" and disks["dm-0"].total_bytes
+
+
+def test_device_mapper_maps_to_dm_n_through_the_hosts_dev(system_collector: SystemCollector, fake_proc: Path, tmp_path: Path) -> None:
+    host_root = _host_with_lvm_root(fake_proc, tmp_path)
+    (host_root / "dev/mapper").mkdir(parents=True)
+    (host_root / "dev/mapper/vg0-root").symlink_to("../dm-0")  # udev's link, relative to the host's /dev
+    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", host_root=host_root))
+    disks = {disk.device: disk for disk in _collect(collector).disks}
+    assert sorted(disks) == ["dm-0", "sda"] and disks["dm-0"].mountpoint == "/"
+
+
+def _diskstats_line(name: str, reads: int, read_ms: int, writes: int, write_ms: int, io_ms: int, weighted_ms: int) -> str:
+    return f"   8       0 {name} {reads} 0 {reads * 8} {read_ms} {writes} 0 {writes * 8} {write_ms} 0 {io_ms} {weighted_ms} 0 0 0 0 0 0\n"
+
+
+def test_disk_queue_depth_and_await_as_node_exporter_and_iostat(system_collector: SystemCollector, fake_proc: Path, clock: FakeClock) -> None:
+    (fake_proc / "diskstats").write_text(_diskstats_line("sda", 100, 50, 200, 80, 100, 130))
+    first = _collect(system_collector).disks[0]
+    assert first.queue_depth is None and first.await_seconds is None
+    # 2 s later: 50 reads + 50 writes completed taking 200 + 300 ms; 4000 ms of weighted I/O time
+    (fake_proc / "diskstats").write_text(_diskstats_line("sda", 150, 250, 250, 380, 1100, 4130))
+    clock.now += 2.0
+    second = _collect(system_collector, 1.0).disks[0]
+    assert second.queue_depth == pytest.approx(2.0)  # rate(node_disk_io_time_weighted_seconds_total): 4 s per 2 s
+    assert second.await_seconds == pytest.approx(0.005)  # 500 ms / 100 I/Os
+    assert second.busy_percent == pytest.approx(50.0) and second.read_iops == pytest.approx(25.0)
+    # an idle interval: nothing in flight, await undefined (iostat prints 0.00; we leave it out)
+    clock.now += 2.0
+    idle = _collect(system_collector, 2.0).disks[0]
+    assert idle.queue_depth == 0.0 and idle.await_seconds is None
+    # a counter reset (device re-attached): no rates
+    (fake_proc / "diskstats").write_text(_diskstats_line("sda", 1, 1, 1, 1, 1, 1))
+    clock.now += 2.0
+    reset = _collect(system_collector, 3.0).disks[0]
+    assert reset.queue_depth is None and reset.await_seconds is None
+
+
+def test_diskstats_parser_reads_every_kernel_format() -> None:
+    text = (
+        "   8       0 sda 1 2 3 4 5 6 7 8 9 10 11\n"  # before 4.18: 11 fields
+        "   8      16 sdb 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n"  # 5.5+: 17 fields
+        "   8       1 sda1 1 2 3 4\n"  # partitions before 2.6.25: 4 fields, skipped
+    )
+    disks = system_module.parse_diskstats(text)
+    assert sorted(disks) == ["sda", "sdb"]
+    assert disks["sda"].as_tuple() == (3 * 512, 7 * 512, 1, 5, 10, 11, 4 + 8)
+
+
+def test_irq_pressure_has_only_a_full_line(tmp_path: Path) -> None:
+    (tmp_path / "pressure").mkdir()
+    (tmp_path / "pressure/cpu").write_text("some avg10=1.00 avg60=0.50 avg300=0.10 total=100\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    (tmp_path / "pressure/irq").write_text("full avg10=0.25 avg60=0.10 avg300=0.05 total=4242\n")
+    sample = run_collectors([PressureCollector(CollectorContext(host_proc=tmp_path))])
+    assert sample.collectors[0].state is CollectorState.OK
+    assert sample.pressure is not None and sample.pressure.irq is not None
+    assert sample.pressure.irq.full.total_microseconds == 4242 and sample.pressure.irq.full.avg10 == 0.25
+
+
+def test_irq_pressure_absent_or_garbled(tmp_path: Path) -> None:
+    from resource_agent.node_agent.collectors.pressure import parse_irq_pressure
+
+    (tmp_path / "pressure").mkdir()
+    (tmp_path / "pressure/cpu").write_text("some avg10=1.00 avg60=0.50 avg300=0.10 total=100\n")
+    sample = run_collectors([PressureCollector(CollectorContext(host_proc=tmp_path))])  # kernel < 6.1: no irq file
+    assert sample.collectors[0].state is CollectorState.OK and sample.pressure is not None and sample.pressure.irq is None
+    with pytest.raises(PressureFormatError, match="no 'full' line"):
+        parse_irq_pressure("some avg10=0 avg60=0 avg300=0 total=0\n")

@@ -80,6 +80,24 @@ def test_summary_window_inventory_and_host_sections() -> None:
     assert [d.device for d in summary.disks] == ["nvme0n1"] and summary.disks[0].used_percent.last == 50.0
 
 
+def test_busiest_core_skips_unknown_cores_and_irq_pressure_is_full_only() -> None:
+    samples = [sample(step) for step in range(4)]
+    samples[1].system.cpu.per_core_utilization_percent = [None, 80.0, None]  # core 0 offline: core 1 keeps its id
+    samples[2].system.cpu.per_core_utilization_percent = [None, None]
+    summary = summarize(samples, "n")
+    busiest = summary.cpu.busiest_core_utilization_percent
+    assert busiest is not None and busiest.max == 80.0 and busiest.last == 21.0  # the window skips the all-unknown sample
+    assert summary.pressure.irq is not None and summary.pressure.irq.full.stalled_seconds == pytest.approx(0.3)
+    assert "some" not in summary.pressure.irq.model_dump()
+
+
+def test_disk_queue_depth_and_await_are_summarised_like_busy() -> None:
+    summary = summarize([sample(step) for step in range(8)], "n")
+    disk = summary.disks[0]
+    assert disk.queue_depth is not None and (disk.queue_depth.max, disk.queue_depth.min, disk.queue_depth.last) == (1.5, 0.0, 1.5)
+    assert disk.await_seconds is not None and disk.await_seconds.mean == pytest.approx(0.002)  # steps without I/O left out
+
+
 def test_disks_and_nics_that_appear_or_vanish_mid_window() -> None:
     samples = []
     for step in range(6):
@@ -189,14 +207,17 @@ def random_samples(draw: st.DrawFn) -> list[Sample]:
     for step in range(draw(st.integers(1, 25))):
         host = system(step, disks=tuple(draw(st.sets(st.sampled_from(["sda", "sdb"])))), nics=("eth0",) if draw(st.booleans()) else ())
         host.cpu.utilization_percent = draw(maybe)
-        host.cpu.per_core_utilization_percent = draw(st.lists(st.floats(0, 100), max_size=4))
+        host.cpu.per_core_utilization_percent = draw(st.lists(st.one_of(st.none(), st.floats(0, 100)), max_size=4))
         host.memory.swap_used_bytes = draw(st.integers(0, GIB))
         host.memory.swap_total_bytes = draw(st.sampled_from([0, 2 * GIB]))
         for disk in host.disks:
             disk.busy_percent, disk.used_bytes = draw(maybe), draw(maybe_bytes)
+            disk.queue_depth, disk.await_seconds = draw(maybe), draw(maybe)
         psi = pressure(step) if draw(st.booleans()) else None
         if psi is not None and draw(st.booleans()):
             psi.io = None
+        if psi is not None and draw(st.booleans()):
+            psi.irq = None
         indexes = draw(st.sets(st.integers(0, 2)))
         gpu = GpuSample(devices=[draw(device_samples(index, step)) for index in sorted(indexes)]) if draw(st.booleans()) else None
         samples.append(Sample(timestamp=float(step), system=host, pressure=psi, gpu=gpu))
@@ -211,7 +232,10 @@ def check_against_reference(samples: list[Sample], summary: NodeSummary) -> None
     systems = [s.system for s in samples if s.system is not None]
     for field in ("utilization_percent", "iowait_percent", "frequency_mhz", "load1", "context_switches_per_second"):
         expect_stat(getattr(summary.cpu, field), [getattr(s.cpu, field) for s in systems])
-    expect_stat(summary.cpu.busiest_core_utilization_percent, [max(s.cpu.per_core_utilization_percent, default=None) for s in systems])
+    expect_stat(
+        summary.cpu.busiest_core_utilization_percent,
+        [max((c for c in s.cpu.per_core_utilization_percent if c is not None), default=None) for s in systems],
+    )
     memories = [s.memory for s in systems]
     expect_stat(summary.memory.available_bytes, [m.available_bytes for m in memories])
     expect_stat(summary.memory.available_percent, [100.0 * m.available_bytes / m.total_bytes for m in memories])
@@ -222,6 +246,8 @@ def check_against_reference(samples: list[Sample], summary: NodeSummary) -> None
     for disk in summary.disks:
         series = [d for s in systems for d in s.disks if d.device == disk.device]
         expect_stat(disk.busy_percent, [d.busy_percent for d in series])
+        expect_stat(disk.queue_depth, [d.queue_depth for d in series])
+        expect_stat(disk.await_seconds, [d.await_seconds for d in series])
         expect_stat(disk.used_percent, [None if d.used_bytes is None else 100.0 * d.used_bytes / d.total_bytes for d in series])
     assert [n.interface for n in summary.networks] == sorted({n.interface for s in systems for n in s.networks})
     pressures = [s.pressure for s in samples if s.pressure is not None]
@@ -238,6 +264,11 @@ def check_against_reference(samples: list[Sample], summary: NodeSummary) -> None
                 expect_stat(line_summary.avg10, [entry.avg10 for entry in lines])
                 expect_stat(line_summary.avg60, [entry.avg60 for entry in lines])
                 assert line_summary.stalled_seconds == reference_increase([entry.total_microseconds for entry in lines]) / 1e6
+    irqs = [p.irq.full for p in pressures if p.irq is not None]
+    assert (summary.pressure.irq is None) == (not irqs)
+    if summary.pressure.irq is not None:
+        expect_stat(summary.pressure.irq.full.avg10, [line.avg10 for line in irqs])
+        assert summary.pressure.irq.full.stalled_seconds == reference_increase([line.total_microseconds for line in irqs]) / 1e6
     series_by_uuid: dict[str, list[GpuDeviceSample]] = {}
     for s in samples:
         for device in s.gpu.devices if s.gpu else []:

@@ -1,14 +1,21 @@
-"""The host: CPU, memory, swap, disks, network, uptime (psutil over the host's /proc and /sys).
+"""The host: CPU, memory, swap, disks, network, uptime (the host's /proc and /sys, psutil for some).
 
 psutil reads `psutil.PROCFS_PATH`, which this collector points at
 `--host-proc` (like node_exporter's --path.procfs); what psutil reads from a
-fixed /sys is read here from `--host-sys`. Rates come from the difference to
-the previous sample, never from a blocking sleep, and are None on the first
-sample, for a device seen for the first time, and after a counter reset.
+fixed /sys is read here from `--host-sys`, and the host's /dev and /etc under
+`--host-root`. Where psutil departs from the kernel's meaning or from what
+node_exporter exports, the file is read here (each a few lines, see the
+readers below): /proc/stat (per-core shares keyed by core id, btime),
+/proc/meminfo Cached, /proc/vmstat pswpin/pswpout, /proc/diskstats. Rates
+come from the difference to the previous sample, never from a blocking sleep,
+and are None on the first sample, for a device seen for the first time, and
+after a counter reset.
 """
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
 import socket
 import time
@@ -27,6 +34,18 @@ IGNORED_DISKS = re.compile(r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p|mmcbl
 IGNORED_INTERFACES = re.compile(r"^(lo|veth.*|cali.*|cilium_.*|lxc.*|docker\d+|cni\d+|flannel.*|tunl\d+|kube-ipvs\d+)$")
 
 
+# Sectors in /proc/diskstats are 512 bytes whatever the device's block size
+# (Documentation/admin-guide/iostats.rst; node_exporter diskstats_linux.go unixSectorSize).
+SECTOR_BYTES = 512
+# /proc/vmstat pswpin/pswpout count pages (mm/page_io.c counts PSWPIN/PSWPOUT per page);
+# psutil multiplies them by a fixed 4 KiB, wrong on 16 KiB/64 KiB-page kernels (arm64, ppc64le).
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# /proc/stat CPU times are in USER_HZ ticks (proc(5)).
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Deepest symlink chain followed when resolving a device path under the host root.
+MAX_SYMLINKS = 40
+
+
 def rate(current: float, previous: float | None, seconds: float) -> float | None:
     """Per-second increase of a counter; None without a previous value, time, or after a reset/wrap."""
     if previous is None or seconds <= 0 or current < previous:
@@ -40,19 +59,114 @@ class _Reading:
 
     at: float
     cpu: tuple[float, float, float, float]  # busy, iowait, steal, total (seconds)
-    per_core: tuple[tuple[float, float], ...]  # (busy, total) per core
-    context_switches: int
-    swap_in: int
-    swap_out: int
-    disks: Mapping[str, tuple[int, int, int, int, int]]  # read bytes, write bytes, reads, writes, busy ms
+    per_core: Mapping[int, tuple[float, float]]  # core id -> (busy, total)
+    context_switches: int | None
+    swap_in: int | None  # bytes (pages x page size)
+    swap_out: int | None
+    disks: Mapping[str, _DiskCounters]
     networks: Mapping[str, tuple[int, int, int, int, int, int]]  # rx/tx bytes, errors, drops
 
 
-def _cpu_counters(times: psutil._common.scputimes) -> tuple[float, float, float, float]:  # type: ignore[name-defined]
-    # guest time is already counted in user/nice on Linux
-    total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
-    idle = times.idle + getattr(times, "iowait", 0.0)
-    return total - idle, getattr(times, "iowait", 0.0), getattr(times, "steal", 0.0), total
+@dataclass(frozen=True)
+class _DiskCounters:
+    """The /proc/diskstats fields a sample uses (fields numbered as in iostats.rst, after the name)."""
+
+    read_bytes: int  # field 3, sectors read x 512
+    write_bytes: int  # field 7
+    reads: int  # field 1, reads completed
+    writes: int  # field 5
+    busy_ms: int  # field 10, time with I/O in flight
+    weighted_ms: int  # field 11, time x requests in flight (node_disk_io_time_weighted_seconds_total)
+    read_write_ms: int  # fields 4 + 8, time reads and writes took from issue to completion
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.read_bytes, self.write_bytes, self.reads, self.writes, self.busy_ms, self.weighted_ms, self.read_write_ms)
+
+
+@dataclass(frozen=True)
+class _ProcStat:
+    """What a sample uses of /proc/stat."""
+
+    cpu: tuple[float, float, float, float]  # busy, iowait, steal, total (seconds)
+    per_core: dict[int, tuple[float, float]]  # core id -> (busy, total)
+    context_switches: int | None
+    boot_time: float | None  # btime, unix seconds
+
+
+def _cpu_counters(ticks: list[int]) -> tuple[float, float, float, float]:
+    """(busy, iowait, steal, total) seconds of one /proc/stat cpu line's ticks.
+
+    Fields: user nice system idle iowait irq softirq steal guest guest_nice (proc(5));
+    guest time is already counted in user/nice, so it is left out of the total."""
+    user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice = (ticks + [0] * 10)[:10]
+    total = (user + nice + system + idle + iowait + irq + softirq + steal) / CLOCK_TICKS
+    iowait_s, steal_s = iowait / CLOCK_TICKS, steal / CLOCK_TICKS
+    return total - (idle + iowait) / CLOCK_TICKS, iowait_s, steal_s, total
+
+
+def parse_proc_stat(text: str) -> _ProcStat:
+    """The aggregate and per-core CPU times (keyed by the N of cpuN: offline cores are absent), ctxt, btime."""
+    cpu: tuple[float, float, float, float] | None = None
+    per_core: dict[int, tuple[float, float]] = {}
+    context_switches = boot_time = None
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        if key == "cpu":
+            cpu = _cpu_counters([int(field) for field in rest.split()])
+        elif key.startswith("cpu") and key[3:].isdigit():
+            busy, _, _, total = _cpu_counters([int(field) for field in rest.split()])
+            per_core[int(key[3:])] = (busy, total)
+        elif key == "ctxt":
+            context_switches = int(rest)
+        elif key == "btime":
+            boot_time = float(rest)
+    if cpu is None:
+        raise ValueError("/proc/stat has no 'cpu' line")
+    return _ProcStat(cpu=cpu, per_core=per_core, context_switches=context_switches, boot_time=boot_time)
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo in bytes ("Cached:   2000 kB" -> {"Cached": 2048000}); HugePages_* counts stay counts."""
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        fields = rest.split()
+        if fields and fields[0].isdigit():
+            values[key.strip()] = int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
+    return values
+
+
+def parse_vmstat(text: str) -> dict[str, int]:
+    values = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[1].isdigit():
+            values[fields[0]] = int(fields[1])
+    return values
+
+
+def parse_diskstats(text: str) -> dict[str, _DiskCounters]:
+    """/proc/diskstats by device name, as node_exporter reads it (procfs blockdevice, diskstats_linux.go).
+
+    Each line: major minor name, then 11 fields (15 since 4.18, 17 since 5.5); lines with fewer
+    (the 4-field partition lines of kernels before 2.6.25) are skipped."""
+    disks = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 14:
+            continue
+        name, stats = fields[2], [int(field) for field in fields[3:14]]
+        reads, _, sectors_read, read_ms, writes, _, sectors_written, write_ms, _, busy_ms, weighted_ms = stats
+        disks[name] = _DiskCounters(
+            read_bytes=sectors_read * SECTOR_BYTES,
+            write_bytes=sectors_written * SECTOR_BYTES,
+            reads=reads,
+            writes=writes,
+            busy_ms=busy_ms,
+            weighted_ms=weighted_ms,
+            read_write_ms=read_ms + write_ms,
+        )
+    return disks
 
 
 FLOAT_NOISE_SECONDS = 1e-6  # busy = total - idle of float seconds can step back by rounding alone
@@ -79,19 +193,20 @@ class SystemCollector(Collector):
 
     def update(self, sample: Sample) -> None:
         now = time.monotonic()
-        cpu_times = psutil.cpu_times()
-        core_times = psutil.cpu_times(percpu=True)
+        stat = parse_proc_stat((self.host_proc / "stat").read_text())
         memory = psutil.virtual_memory()
+        meminfo = parse_meminfo((self.host_proc / "meminfo").read_text())
         swap = psutil.swap_memory()
+        swap_in, swap_out = self._swap_counters()
         disk_io = self._disk_counters()
         net_io = self._network_counters()
         reading = _Reading(
             at=now,
-            cpu=_cpu_counters(cpu_times),
-            per_core=tuple((busy, total) for busy, _, _, total in map(_cpu_counters, core_times)),
-            context_switches=psutil.cpu_stats().ctx_switches,
-            swap_in=swap.sin,
-            swap_out=swap.sout,
+            cpu=stat.cpu,
+            per_core=stat.per_core,
+            context_switches=stat.context_switches,
+            swap_in=swap_in,
+            swap_out=swap_out,
             disks=disk_io,
             networks=net_io,
         )
@@ -101,7 +216,7 @@ class SystemCollector(Collector):
         sample.system = SystemSample(
             hostname=self._hostname(),
             boot_id=self._read_text(self.host_proc / "sys/kernel/random/boot_id"),
-            uptime_seconds=float((self.host_proc / "uptime").read_text().split()[0]),
+            uptime_seconds=self._uptime(stat.boot_time),
             cpu=CpuSample(
                 utilization_percent=self._cpu_share(reading, previous, 0),
                 per_core_utilization_percent=self._per_core(reading, previous),
@@ -111,20 +226,21 @@ class SystemCollector(Collector):
                 load1=load1,
                 load5=load5,
                 load15=load15,
-                context_switches_per_second=rate(reading.context_switches, previous.context_switches if previous else None, seconds),
-                logical_cores=len(core_times),
+                context_switches_per_second=_counter_rate(reading.context_switches, previous.context_switches if previous else None, seconds),
+                logical_cores=len(stat.per_core),
                 model=self.cpu_model,
             ),
             memory=MemorySample(
                 total_bytes=memory.total,
                 available_bytes=memory.available,
                 used_bytes=memory.used,
-                cached_bytes=getattr(memory, "cached", 0),
+                # the page cache, as node_memory_Cached_bytes; psutil's `cached` adds SReclaimable (slab)
+                cached_bytes=meminfo.get("Cached", 0),
                 buffers_bytes=getattr(memory, "buffers", 0),
                 swap_total_bytes=swap.total,
                 swap_used_bytes=swap.used,
-                swap_in_bytes_per_second=rate(swap.sin, previous.swap_in if previous else None, seconds),
-                swap_out_bytes_per_second=rate(swap.sout, previous.swap_out if previous else None, seconds),
+                swap_in_bytes_per_second=_counter_rate(swap_in, previous.swap_in if previous else None, seconds),
+                swap_out_bytes_per_second=_counter_rate(swap_out, previous.swap_out if previous else None, seconds),
             ),
             disks=self._disks(reading, previous, seconds),
             networks=self._networks(reading, previous, seconds),
@@ -139,11 +255,30 @@ class SystemCollector(Collector):
         return _share(reading.cpu[part], previous.cpu[part], reading.cpu[3], previous.cpu[3])
 
     @staticmethod
-    def _per_core(reading: _Reading, previous: _Reading | None) -> list[float]:
-        if previous is None or len(previous.per_core) != len(reading.per_core):
+    def _per_core(reading: _Reading, previous: _Reading | None) -> list[float | None]:
+        """Shares indexed by core id; None for a core offline now or at the previous sample, or reset."""
+        if previous is None or not reading.per_core:
             return []
-        shares = [_share(busy, old_busy, total, old_total) for (busy, total), (old_busy, old_total) in zip(reading.per_core, previous.per_core, strict=True)]
-        return [share for share in shares if share is not None]
+        shares: list[float | None] = [None] * (max(reading.per_core) + 1)
+        for core, (busy, total) in reading.per_core.items():
+            before = previous.per_core.get(core)
+            if before is not None:
+                shares[core] = _share(busy, before[0], total, before[1])
+        return shares
+
+    # --- memory ------------------------------------------------------------------
+
+    def _swap_counters(self) -> tuple[int | None, int | None]:
+        """Bytes swapped in and out since boot: /proc/vmstat pswpin/pswpout (pages) x the kernel's page size."""
+        text = self._read_text(self.host_proc / "vmstat")
+        if text is None:
+            return None, None
+        vmstat = parse_vmstat(text)
+        pages_in, pages_out = vmstat.get("pswpin"), vmstat.get("pswpout")
+        return (
+            None if pages_in is None else pages_in * PAGE_SIZE,
+            None if pages_out is None else pages_out * PAGE_SIZE,
+        )
 
     def _frequency_mhz(self) -> float | None:
         """Mean current frequency over cores (sysfs cpufreq in kHz, else /proc/cpuinfo)."""
@@ -166,21 +301,26 @@ class SystemCollector(Collector):
                 return value.strip()
         return None
 
+    def _uptime(self, boot_time: float | None) -> float:
+        """/proc/uptime, else now - btime of /proc/stat (node_exporter's node_boot_time_seconds is btime)."""
+        text = self._read_text(self.host_proc / "uptime")
+        if text is not None:
+            return float(text.split()[0])
+        if boot_time is None:
+            raise FileNotFoundError(f"neither {self.host_proc / 'uptime'} nor btime in {self.host_proc / 'stat'}")
+        return max(0.0, time.time() - boot_time)
+
     def _load_average(self) -> tuple[float, float, float]:
         fields = (self.host_proc / "loadavg").read_text().split()
         return float(fields[0]), float(fields[1]), float(fields[2])
 
     # --- disks -------------------------------------------------------------------
 
-    def _disk_counters(self) -> dict[str, tuple[int, int, int, int, int]]:
-        if not (self.host_proc / "diskstats").exists():
+    def _disk_counters(self) -> dict[str, _DiskCounters]:
+        text = self._read_text(self.host_proc / "diskstats")
+        if text is None:
             return {}
-        counters = psutil.disk_io_counters(perdisk=True, nowrap=False) or {}
-        return {
-            name: (io.read_bytes, io.write_bytes, io.read_count, io.write_count, io.busy_time)
-            for name, io in counters.items()
-            if not IGNORED_DISKS.match(name)
-        }
+        return {name: counters for name, counters in parse_diskstats(text).items() if not IGNORED_DISKS.match(name)}
 
     def _mounted_filesystems(self) -> dict[str, tuple[str, int, int]]:
         """Physical filesystems by disk name: (mountpoint, total bytes, used bytes); first mount wins."""
@@ -192,7 +332,7 @@ class SystemCollector(Collector):
         for device, mountpoint in partitions:
             if not device.startswith("/dev/"):
                 continue
-            disk = self._parent_disk(Path(device).resolve().name)
+            disk = self._parent_disk(self._block_device(device))
             if disk in mounted:
                 continue
             try:
@@ -209,6 +349,29 @@ class SystemCollector(Collector):
         lines = (self.host_proc / "1/mounts").read_text().splitlines()
         return [(fields[0], fields[1].replace("\\040", " ")) for fields in (line.split() for line in lines) if len(fields) >= 2]
 
+    def _block_device(self, device: str) -> str:
+        """The kernel name (as in /proc/diskstats) of a /dev path from the host's mount table.
+
+        Resolved against the host, never the container: /dev/mapper/<name> is the dm-N whose
+        <host-sys>/block/dm-N/dm/name is <name>; other paths follow their symlinks under
+        <host-root>/dev (/dev/mapper/x -> ../dm-0, /dev/disk/by-uuid/... -> ../../sda1)."""
+        if device.startswith("/dev/mapper/"):
+            mapped = device.removeprefix("/dev/mapper/")
+            for entry in sorted((self.host_sys / "block").glob("dm-*")):
+                if self._read_text(entry / "dm/name") == mapped:
+                    return entry.name
+        return posixpath.basename(self._resolve_in_host(device))
+
+    def _resolve_in_host(self, path: str) -> str:
+        """Follow the symlinks of a host path under the host root (absolute targets stay in it)."""
+        for _ in range(MAX_SYMLINKS):
+            try:
+                target = os.readlink(self.host_root / path.lstrip("/"))
+            except OSError:  # not a link, or not there
+                return path
+            path = posixpath.normpath(target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target))
+        return path
+
     def _parent_disk(self, name: str) -> str:
         """The whole disk a partition belongs to (sysfs), else the name itself."""
         entry = self.host_sys / "class/block" / name
@@ -224,10 +387,11 @@ class SystemCollector(Collector):
             mountpoint, total, used = mounted.get(name, (None, None, None))
             current = reading.disks.get(name)
             before = previous.disks.get(name) if previous else None
-            rates: list[float | None] = [None] * 5
+            rates: list[float | None] = [None] * 7
             if current is not None and before is not None:
-                rates = [rate(now, then, seconds) for now, then in zip(current, before, strict=True)]
-            busy_ms = rates[4]
+                rates = [rate(now, then, seconds) for now, then in zip(current.as_tuple(), before.as_tuple(), strict=True)]
+            busy_ms, weighted_ms, read_write_ms = rates[4], rates[5], rates[6]
+            ios = None if rates[2] is None or rates[3] is None else rates[2] + rates[3]
             disks.append(
                 DiskSample(
                     device=name,
@@ -239,6 +403,10 @@ class SystemCollector(Collector):
                     read_iops=rates[2],
                     write_iops=rates[3],
                     busy_percent=None if busy_ms is None else min(100.0, busy_ms / 10.0),  # ms busy per s -> %
+                    # iostat's aqu-sz: rate(node_disk_io_time_weighted_seconds_total)
+                    queue_depth=None if weighted_ms is None else weighted_ms / 1000.0,
+                    # iostat's await: time per completed read/write; undefined when none completed
+                    await_seconds=None if read_write_ms is None or not ios else read_write_ms / ios / 1000.0,
                 )
             )
         return disks
@@ -279,6 +447,16 @@ class SystemCollector(Collector):
     # --- identity ----------------------------------------------------------------
 
     def _hostname(self) -> str:
+        """The node's name, not the pod's.
+
+        $NODE_NAME (the chart sets it from spec.nodeName), else the host's /etc/hostname under
+        --host-root, else <host-proc>/sys/kernel/hostname. That last file shows the *reader's* UTS
+        namespace (kernel/utsname_sysctl.c), so it is the node's only when the agent shares the
+        host's (hostNetwork pods do, and so does a process on the host)."""
+        if node_name := os.environ.get("NODE_NAME", "").strip():
+            return node_name
+        if self.host_root != Path("/") and (name := self._read_text(self.host_root / "etc/hostname")):
+            return name
         return self._read_text(self.host_proc / "sys/kernel/hostname") or socket.gethostname()
 
     @staticmethod
@@ -287,6 +465,10 @@ class SystemCollector(Collector):
             return path.read_text().strip() or None
         except OSError:
             return None
+
+
+def _counter_rate(current: int | None, previous: int | None, seconds: float) -> float | None:
+    return None if current is None else rate(current, previous, seconds)
 
 
 @register_collector("system")
