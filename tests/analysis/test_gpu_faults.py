@@ -214,3 +214,10 @@ def test_standing_findings_ignore_window_events_and_keep_faults():
     ]
     disabled = Policy(disabled_rules=["gpu-xid-off-bus"])
     assert fired(rules.standing_findings(summary, disabled)) == [("gpu-ecc-uncorrectable", "gpu1")]
+
+
+def test_a_healthy_report_has_no_standing_state():
+    healthy = node(gpus=[gpu(0, xid_counts={"13": 1}), gpu(1)])
+    assert not rules.has_standing_state(healthy)
+    assert rules.standing_findings(healthy, POLICY) == []
+    assert rules.has_standing_state(node(gpus=[gpu(0, ecc=EccSummary(remapped_rows_pending=True))]))

@@ -774,8 +774,24 @@ RULES = (
 STANDING_RULES: tuple[Rule, ...] = tuple(rule_ for rule_ in RULES if rule_ is not pcie_degraded)
 
 
+def has_standing_state(summary: NodeSummary) -> bool:
+    """Whether anything in the summary can stand beyond its window (cheap: most reports have nothing)."""
+    section = summary.gpu
+    if section.lost or (section.expected_count is not None and section.expected_count > len(section.devices)):
+        return True
+    for gpu in section.devices:
+        ecc = gpu.ecc
+        if gpu.faults or (ecc.uncorrected_volatile or 0) > 0 or ecc.remapped_rows_pending or ecc.remapped_rows_failure:
+            return True
+        if ecc.retired_pages_pending or (gpu.recovery_action and normalize_recovery_action(gpu.recovery_action) not in ("", "none")):
+            return True
+    return False
+
+
 def standing_only(summary: NodeSummary) -> NodeSummary:
     """The summary with the window's events taken out: what is left is standing state."""
+    if not any(gpu.xid_counts or gpu.ecc.uncorrected_increase for gpu in summary.gpu.devices):
+        return summary
     devices = [
         gpu.model_copy(update={"xid_counts": {}, "ecc": gpu.ecc.model_copy(update={"uncorrected_increase": 0})})
         for gpu in summary.gpu.devices
@@ -786,5 +802,7 @@ def standing_only(summary: NodeSummary) -> NodeSummary:
 def standing_findings(summary: NodeSummary, policy: Policy) -> list[Finding]:
     """The findings the summary's standing hardware faults alone raise (enabled rules only),
     whatever the window saw: the operator keeps their recommendations open while they stand."""
+    if not has_standing_state(summary):
+        return []
     standing = standing_only(summary)
     return [finding for rule_ in STANDING_RULES if policy.is_enabled(rule_.id) for finding in rule_(standing, policy)]
