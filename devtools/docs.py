@@ -11,7 +11,7 @@ from pathlib import Path
 from resource_agent.analysis.catalog import FAMILIES, RULES
 from resource_agent.analysis.policy import SustainPolicy
 from resource_agent.analysis.rule import Rule
-from resource_agent.analysis.rules.gpu_health import XID_CLASSES, XID_UNCLASSIFIED
+from resource_agent.analysis.rules.gpu_health import XID_CATALOG, XID_CLASSES, XID_FOLLOWS_OTHERS, XID_UNCLASSIFIED
 from resource_agent.scenarios import list_scenarios, load_profile
 
 
@@ -62,20 +62,37 @@ def rules_markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _ranges(codes: frozenset[int]) -> str:
+    """1, 2, 3, 5 -> "1-3, 5"."""
+    runs: list[list[int]] = []
+    for code in sorted(codes):
+        if runs and code == runs[-1][-1] + 1:
+            runs[-1].append(code)
+        else:
+            runs.append([code])
+    return ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 2 else ", ".join(map(str, run)) for run in runs)
+
+
 def _xid_table() -> list[str]:
     lines = [
         "### XID classes",
         "",
-        "After the resolution buckets (immediate action) of NVIDIA's XID catalog:",
+        f"After the resolution buckets (immediate action) of NVIDIA's XID catalog ({XID_CATALOG}).",
+        "A fatal XID the agent keeps as a standing fault raises its class's finding in every window",
+        "until the GPU is reset or the node reboots.",
         "",
-        "| rule | XIDs | severity | action |",
-        "| --- | --- | --- | --- |",
+        "| rule | XIDs | catalog immediate action | severity | action |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for xid_class in XID_CLASSES:
-        codes = ", ".join(str(code) for code in sorted(xid_class.codes))
-        lines.append(f"| `{xid_class.rule_id}` | {codes} | {xid_class.severity.value} | `{xid_class.action.value}`: {xid_class.meaning} |")
-    lines += [f"| `{XID_UNCLASSIFIED}` | any other | warning | `investigate` |", ""]
-    return lines
+        lines.append(
+            f"| `{xid_class.rule_id}` | {_ranges(xid_class.codes)} | {xid_class.catalog_action} | {xid_class.severity.value} "
+            f"| `{xid_class.action.value}`: {xid_class.meaning} |"
+        )
+    lines += [f"| `{XID_UNCLASSIFIED}` | any other | CONTACT_SUPPORT and others | warning | `investigate` |", ""]
+    lines += ["XIDs that raise no finding of their own:", ""]
+    lines += [f"- XID {code}: {meaning}" for code, meaning in sorted(XID_FOLLOWS_OTHERS.items())]
+    return [*lines, ""]
 
 
 def policy_markdown() -> str:

@@ -13,7 +13,7 @@ from resource_agent.analysis.rules import cache, gpu, gpu_health, host
 
 FAMILIES: Mapping[str, str] = {
     "gpu": "GPU utilisation, memory, clocks, power and temperature",
-    "gpu_health": "GPU hardware health (ECC, row remapping, XID, NVML recovery, PCIe)",
+    "gpu_health": "GPU hardware health (ECC, row remapping, XID, NVML recovery, lost GPUs, PCIe)",
     "host": "Host CPU, memory, disk and network",
     "cache": "KV cache (LMCache)",
 }

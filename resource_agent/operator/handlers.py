@@ -35,7 +35,14 @@ from resource_agent.operator.fleet import FLEET_NODE, FleetTracker
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lifecycle import decide_phase
 from resource_agent.operator.metrics import OperatorMetrics
-from resource_agent.operator.planning import Upsert, expired, plan_reconcile
+from resource_agent.operator.planning import (
+    NO_STANDING_FAULTS,
+    StandingFaults,
+    Upsert,
+    expired,
+    plan_reconcile,
+    standing_faults,
+)
 from resource_agent.operator.records import (
     IndexedRecommendation,
     apply_result_of,
@@ -119,8 +126,9 @@ class Operator:
         peer = self.fleet.peer_finding(name)
         if peer is not None:
             analysis.findings.append(peer)
+        standing = standing_faults(report, self.settings.policy)
         try:
-            await self.reconcile_node(name, uid, analysis.findings, index, logger)
+            await self.reconcile_node(name, uid, analysis.findings, index, logger, standing)
             await self._fleet_pass(index, logger)
         except Exception:
             self.metrics.reconciles.labels("error").inc()
@@ -152,20 +160,22 @@ class Operator:
 
     async def reconcile_node(
         self, node: str, report_uid: str | None, node_findings: list[Finding], index: kopf.Index,
-        logger: logging.Logger,
+        logger: logging.Logger, standing: StandingFaults = NO_STANDING_FAULTS,
     ) -> None:
-        """Bring one node's recommendations in line with its findings (serialised per node)."""
+        """Bring one node's recommendations in line with its findings and standing faults (serialised per node)."""
         async with self._node_locks.setdefault(node, asyncio.Lock()):
-            await self._reconcile(node, report_uid, node_findings, list(index.get(node, [])), logger)
+            await self._reconcile(node, report_uid, node_findings, list(index.get(node, [])), logger, standing)
 
     async def _reconcile(
         self, node: str, report_uid: str | None, node_findings: list[Finding], entries: list[IndexedRecommendation],
-        logger: logging.Logger,
+        logger: logging.Logger, standing: StandingFaults = NO_STANDING_FAULTS,
     ) -> None:
         now = now_utc()
         known = {entry.existing.name: entry for entry in entries}
-        plan = plan_reconcile(node_findings, [entry.existing for entry in entries], now=now, settings=self.settings.plan)
-        findings = {finding.resource_name(): finding for finding in node_findings}
+        plan = plan_reconcile(
+            node_findings, [entry.existing for entry in entries], now=now, settings=self.settings.plan, standing=standing
+        )
+        findings = {finding.resource_name(): finding for finding in (*standing.findings, *node_findings)}
         for upsert in plan.upserts:
             await self._upsert(upsert, report_uid, known.get(upsert.name), findings[upsert.name], now, logger)
         for resolve in plan.resolves:
@@ -173,7 +183,7 @@ class Operator:
         for delete in plan.deletes:
             await self.store.delete(delete.name)
             logger.info("deleted %s: resolved longer than the TTL", delete.name)
-        for name in plan.unchanged:
+        for name in (*plan.unchanged, *plan.held):
             await self._refresh_phase(known[name], now)
 
     async def _upsert(

@@ -6,7 +6,10 @@ to the smallest set of API writes (pure; the handlers carry the plan out).
   the spec; unchanged findings cost no write, except that evidence and
   lastSeen are refreshed at most every `evidence_refresh_seconds`.
 - A recommendation whose finding is gone is marked Resolved once, and deleted
-  `resolved_ttl_seconds` later.
+  `resolved_ttl_seconds` later. A hardware fault is state, not an event: while the
+  report shows it standing (`standing_faults`), its recommendation is kept (and
+  created or reopened) even if the window's analysis did not raise it, and the
+  hardware recommendations of a GPU the report lists as lost are held open.
 - `spec.decision` and `spec.snoozeUntil` are never written here.
 """
 
@@ -19,8 +22,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from resource_agent.api.findings import Evidence, Finding
+from resource_agent.analysis.policy import Policy
+from resource_agent.analysis.rules.gpu_health import lost_gpus, standing_findings
+from resource_agent.api.findings import Category, Evidence, Finding
 from resource_agent.api.resources import Phase, RecommendationSpec
+from resource_agent.api.summary import NodeSummary
 
 SPEC_DIGEST_ANNOTATION = "resource.optiinfra.io/spec-digest"
 
@@ -35,6 +41,35 @@ class ExistingRecommendation:
     phase: Phase | None
     last_seen: datetime | None
     resolved_at: datetime | None
+    rule: str | None = None
+    category: str | None = None
+    gpu_uuid: str | None = None
+
+
+@dataclass(frozen=True)
+class StandingFaults:
+    """What a report shows standing, whatever its window raised: the findings its standing
+    hardware faults alone raise, and the uuids of the GPUs it lists as lost."""
+
+    findings: tuple[Finding, ...] = ()
+    lost_gpu_uuids: frozenset[str] = frozenset()
+
+    def holds(self, known: ExistingRecommendation) -> bool:
+        """Whether a recommendation belongs to a GPU the report lists as lost (kept open)."""
+        return known.category == Category.HARDWARE.value and known.gpu_uuid is not None and known.gpu_uuid in self.lost_gpu_uuids
+
+
+NO_STANDING_FAULTS = StandingFaults()
+
+
+def standing_faults(summary: NodeSummary, policy: Policy) -> StandingFaults:
+    """The standing faults of a report (pure): findings with the policy's severity overrides applied."""
+    findings = []
+    for finding in standing_findings(summary, policy):
+        override = policy.severity_override(finding.rule)
+        findings.append(finding.model_copy(update={"severity": override}) if override is not None else finding)
+    lost = frozenset(item.uuid for item in lost_gpus(summary) if item.uuid)
+    return StandingFaults(tuple(findings), lost)
 
 
 @dataclass(frozen=True)
@@ -70,6 +105,7 @@ class Plan:
     resolves: list[Resolve] = field(default_factory=list)
     deletes: list[Delete] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # finding gone from the window, fault still standing: no write
 
     @property
     def writes(self) -> int:
@@ -101,12 +137,16 @@ def plan_reconcile(
     *,
     now: datetime,
     settings: PlanSettings = PlanSettings(),
+    standing: StandingFaults = NO_STANDING_FAULTS,
 ) -> Plan:
-    """The writes that bring one node's recommendations in line with its findings."""
+    """The writes that bring one node's recommendations in line with its findings.
+
+    `standing` is what the report shows standing: its findings count as the node's findings
+    (the window's own come first), and hardware recommendations of lost GPUs are held."""
     plan = Plan()
     current = {recommendation.name: recommendation for recommendation in existing}
     desired: dict[str, Finding] = {}
-    for finding in findings:
+    for finding in (*findings, *standing.findings):
         desired.setdefault(finding.resource_name(), finding)
 
     for name, finding in sorted(desired.items()):
@@ -125,7 +165,9 @@ def plan_reconcile(
     for name, known in sorted(current.items()):
         if name in desired:
             continue
-        if known.phase is not Phase.RESOLVED:
+        if known.phase is not Phase.RESOLVED and standing.holds(known):
+            plan.held.append(name)
+        elif known.phase is not Phase.RESOLVED:
             plan.resolves.append(Resolve(name))
         elif expired(known, now, settings):
             plan.deletes.append(Delete(name))

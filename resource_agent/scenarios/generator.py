@@ -249,6 +249,8 @@ class ScenarioStream:
             shutdown_temperature_celsius=model.shutdown_temperature_celsius,
             power_watts=noise.draw(gpu.power_watts, 0.0, gpu.power_limit_watts),
             power_limit_watts=gpu.power_limit_watts,
+            power_default_limit_watts=model.power_default_limit_watts,
+            power_limit_max_watts=model.power_limit_max_watts,
             sm_clock_mhz=noise.draw(gpu.sm_clock_mhz, 0.0, model.sm_clock_max_mhz),
             sm_clock_max_mhz=model.sm_clock_max_mhz,
             memory_clock_mhz=noise.draw(gpu.memory_clock_mhz, 0.0, model.memory_clock_max_mhz),

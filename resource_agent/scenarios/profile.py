@@ -119,6 +119,8 @@ class GpuModel(_Strict):
     memory_clock_max_mhz: float
     pcie_generation_max: int
     pcie_width_max: int
+    power_default_limit_watts: float | None = None  # the board's default power limit (nvidia-smi "Default Power Limit")
+    power_limit_max_watts: float | None = None
 
 
 class GpusProfile(_Strict):

@@ -10,7 +10,7 @@ TROUBLED = dict(
         gpu(0, sm_utilization_percent=st(18, 35, 40, 5)),  # underutilized: info
         gpu(1, ecc=EccSummary(uncorrected_increase=1)),  # ECC: critical
         gpu(2, clock_event_reasons={"SwThermalSlowdown": 0.5}),  # thermal: warning
-        gpu(3, memory_used_percent=st(96, 97, 97.5, 95)),  # memory pressure: warning
+        gpu(3, memory_used_percent=st(90, 97, 97.5, 80, 97)),  # memory pressure (grew to the limit): warning
     ],
     caches=[lmcache(token_hit_rate=0.0, hit_tokens=0.0)],  # never hit: info
 )

@@ -48,8 +48,8 @@ def test_underutilized_reports_idle_gpus_when_the_idle_rule_is_disabled():
 
 
 def test_gpu_memory_pressure_warning_and_critical():
-    warm = gpu(0, memory_used_percent=st(95.5, 96.0, 97.0, 95))
-    full = gpu(1, memory_used_percent=st(97, 98.5, 99.6, 95))
+    warm = gpu(0, memory_used_percent=st(90, 96.5, 97.5, 80, 97))  # grew from 80% to 97% in the window
+    full = gpu(1, memory_used_percent=st(93, 98.5, 99.6, 85, 99.4))
     findings = {f.target.name: f for f in rules.gpu_memory_pressure(node(gpus=[warm, full]), POLICY)}
     assert findings["gpu0"].severity is Severity.WARNING
     assert findings["gpu1"].severity is Severity.CRITICAL
@@ -81,8 +81,8 @@ def test_power_capped_by_share_and_brake():
 
 
 def test_clocks_low_unexplained_only_when_busy_and_without_a_reason():
-    slow = gpu(0, sm_clock_mhz=st(1100), clock_event_reasons={"ApplicationsClocksSetting": 1.0})
-    explained = gpu(1, sm_clock_mhz=st(1100), clock_event_reasons={"SwPowerCap": 0.9})
+    slow = gpu(0, sm_clock_mhz=st(1100), sm_clock_busy_mhz=st(1100), clock_event_reasons={"ApplicationsClocksSetting": 1.0})
+    explained = gpu(1, sm_clock_mhz=st(1100), sm_clock_busy_mhz=st(1100), clock_event_reasons={"SwPowerCap": 0.9})
     idle = gpu(2, sm_clock_mhz=st(345), sm_utilization_percent=st(1))
     findings = rules.clocks_low_unexplained(node(gpus=[slow, explained, idle]), POLICY)
     assert fired(findings) == [("gpu-clocks-low-unexplained", "gpu0")]

@@ -9,9 +9,9 @@ import psutil
 import pytest
 
 from resource_agent.api.samples import CollectorState, Sample
+from resource_agent.node_agent.collectors import system as system_module
 from resource_agent.node_agent.collectors.base import CollectorContext, run_collectors
 from resource_agent.node_agent.collectors.pressure import PressureCollector, PressureFormatError, parse_pressure
-from resource_agent.node_agent.collectors import system as system_module
 from resource_agent.node_agent.collectors.system import SystemCollector, rate
 
 MEMINFO = """MemTotal:       16000000 kB

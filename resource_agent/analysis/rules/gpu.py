@@ -21,6 +21,8 @@ from resource_agent.api.summary import GpuSummary, NodeSummary
 THERMAL_REASONS = ("SwThermalSlowdown", "HwThermalSlowdown")
 POWER_REASONS = ("SwPowerCap", "HwPowerBrakeSlowdown")
 SLOWDOWN_REASONS = (*THERMAL_REASONS, *POWER_REASONS, "HwSlowdown")
+# Reasons that explain a low clock reading: slowdowns, sync boost (clocks matched across a group) and GpuIdle.
+EXPLAINING_REASONS = (*SLOWDOWN_REASONS, "SyncBoost", "GpuIdle")
 
 IDLE_HOLDING_MEMORY = "gpu-idle-holding-memory"
 THERMAL_THROTTLING = "gpu-thermal-throttling"
@@ -50,6 +52,27 @@ def is_idle_holding_memory(gpu: GpuSummary, limits: Mapping[str, float]) -> bool
     )
 
 
+def youngest_process_age(gpu: GpuSummary, summary: NodeSummary) -> float | None:
+    """Seconds since the GPU's youngest process started, as of the window's end (None: unknown)."""
+    starts = [process.started_at for process in gpu.processes if process.started_at is not None]
+    return max(summary.window.end - max(starts), 0.0) if starts else None
+
+
+def loading_reason(gpu: GpuSummary, summary: NodeSummary, limits: Mapping[str, float]) -> str | None:
+    """Why the GPU looks like a model is still loading onto it, or None.
+
+    A serving engine loads weights and reserves its KV cache before it serves: memory rises
+    while the SMs idle, which is not idle capacity. Signs: memory rose over the window (its
+    minimum well below its last value), or the youngest process on the GPU is young."""
+    used = gpu.memory_used_percent
+    if used is not None and used.last - used.min >= limits["loading_growth_percent_min"]:
+        return f"memory rose from {used.min:.0f}% to {used.last:.0f}% in the window"
+    age = youngest_process_age(gpu, summary)
+    if age is not None and age < limits["young_process_seconds"]:
+        return f"its youngest process started {age:.0f} s ago"
+    return None
+
+
 def is_thermally_throttled(gpu: GpuSummary, limits: Mapping[str, float], seconds: float) -> bool:
     return (
         reason_share(gpu, THERMAL_REASONS) >= limits["reason_share_min"]
@@ -63,18 +86,29 @@ def is_thermally_throttled(gpu: GpuSummary, limits: Mapping[str, float], seconds
     family="gpu",
     category=Category.GPU,
     weight=60,
-    defaults={"sm_utilization_mean_max": 5.0, "sm_utilization_p95_max": 10.0, "memory_used_percent_min": 20.0},
+    defaults={
+        "sm_utilization_mean_max": 5.0,
+        "sm_utilization_p95_max": 10.0,
+        "memory_used_percent_min": 20.0,
+        "loading_growth_percent_min": 10.0,
+        "young_process_seconds": 600.0,
+    },
 )
 def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU that holds much memory while its SMs stay idle for the whole window is allocated
     but unused: nobody else can schedule on it. Mean and p95 of SM utilisation must both be
     low, so a short burst of work does not hide an idle window and a short pause does not
-    trigger it."""
+    trigger it. A model still loading is not idle: while memory rises over the window (its
+    minimum `loading_growth_percent_min` points below its last value) or the GPU's youngest
+    process is younger than `young_process_seconds` (weights load, KV cache is reserved,
+    CUDA graphs are captured), the rule waits."""
     limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         sm, used_percent = gpu.sm_utilization_percent, gpu.memory_used_percent
         if sm is None or used_percent is None or not is_idle_holding_memory(gpu, limits):
+            continue
+        if loading_reason(gpu, summary, limits) is not None:
             continue
         held = gpu.memory_used_bytes.mean if gpu.memory_used_bytes else 0.0
         owners = f" by {len(gpu.processes)} process(es)" if gpu.processes else ""
@@ -108,13 +142,20 @@ UNDERUTILIZED = "gpu-underutilized"
     family="gpu",
     category=Category.GPU,
     weight=20,
-    defaults={"sm_utilization_mean_max": 30.0, "sm_utilization_p95_max": 60.0, "memory_used_percent_min": 5.0},
+    defaults={
+        "sm_utilization_mean_max": 30.0,
+        "sm_utilization_p95_max": 60.0,
+        "memory_used_percent_min": 5.0,
+        "loading_growth_percent_min": 10.0,
+        "young_process_seconds": 600.0,
+    },
 )
 def underutilized_gpu(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """A GPU that has work on it (memory allocated) but keeps its SMs mostly idle could be
     shared (MIG, time-slicing) or its work packed onto fewer GPUs. GPUs already reported as
-    idle-but-holding-memory are left to that rule, and GPUs with nothing on them are free
-    capacity, not waste."""
+    idle-but-holding-memory are left to that rule, GPUs with nothing on them are free
+    capacity, not waste, and a GPU a model is still loading onto (memory rising, or a young
+    process: see gpu-idle-holding-memory) is not judged yet."""
     limits = ctx.limits
     idle_limits = ctx.thresholds_of(idle_gpu_holding_memory)
     findings = []
@@ -123,6 +164,8 @@ def underutilized_gpu(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
         if sm is None or used is None or used.mean < limits["memory_used_percent_min"]:
             continue
         if idle_limits is not None and is_idle_holding_memory(gpu, idle_limits):
+            continue
+        if loading_reason(gpu, summary, limits) is not None:
             continue
         if sm.mean > limits["sm_utilization_mean_max"] or sm.p95 > limits["sm_utilization_p95_max"]:
             continue
@@ -154,32 +197,50 @@ MEMORY_PRESSURE = "gpu-memory-pressure"
     family="gpu",
     category=Category.GPU,
     weight=70,
-    defaults={"memory_used_percent_p95_min": 95.0, "critical_memory_used_percent_max": 99.0, "target_percent": 90.0},
+    defaults={
+        "peak_used_percent_min": 97.0,
+        "growth_percent_min": 10.0,
+        "critical_used_percent_min": 99.0,
+        "young_process_seconds": 300.0,
+        "target_percent": 90.0,
+    },
 )
 def gpu_memory_pressure(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """A GPU whose memory stays nearly full risks CUDA out-of-memory errors and, in vLLM,
-    KV-cache preemption (requests recomputed or swapped). vLLM preallocates
-    `gpu_memory_utilization` (0.9 by default) of memory, so the default threshold sits above it."""
+    """GPU memory that grows to the limit risks CUDA out-of-memory errors. High use alone is
+    no signal: vLLM reserves `gpu_memory_utilization` of the GPU's memory at start (0.9 by
+    default, 0.92 in newer releases, 0.95 is common) and holds it steadily for its KV cache,
+    as PyTorch's caching allocator holds what it took. So the rule needs memory that grew
+    within the window to near the total: its last value at least `growth_percent_min` points
+    above its minimum, with a peak of at least `peak_used_percent_min`. A model still loading
+    (youngest process younger than `young_process_seconds`) grows the same way and is left
+    alone. KV-cache pressure inside a serving engine is read from the engine's own metrics,
+    not from here."""
     limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
         used = gpu.memory_used_percent
-        if used is None or used.p95 < limits["memory_used_percent_p95_min"]:
+        if used is None or used.max < limits["peak_used_percent_min"]:
             continue
-        critical = used.max >= limits["critical_memory_used_percent_max"]
+        growth = used.last - used.min
+        if growth < limits["growth_percent_min"]:
+            continue
+        age = youngest_process_age(gpu, summary)
+        if age is not None and age < limits["young_process_seconds"]:
+            continue
+        critical = used.max >= limits["critical_used_percent_min"]
         findings.append(
             make_finding(
                 summary,
                 ctx,
                 severity=Severity.CRITICAL if critical else Severity.WARNING,
                 target=gpu_target(gpu),
-                text=f"GPU {gpu.index} memory is {used.p95:.1f}% used (p95), peak {used.max:.1f}%",
+                text=f"GPU {gpu.index} memory grew from {used.min:.1f}% to {used.last:.1f}% used in the window, peak {used.max:.1f}%",
                 evidence=[
-                    evidence(summary, "gpu.memory_used_percent", "p95", used.p95, limits["memory_used_percent_p95_min"], ">=", "%"),
-                    evidence(summary, "gpu.memory_used_percent", "max", used.max, limits["critical_memory_used_percent_max"], ">=", "%"),
+                    evidence(summary, "gpu.memory_used_percent", "growth", growth, limits["growth_percent_min"], ">=", "%"),
+                    evidence(summary, "gpu.memory_used_percent", "max", used.max, limits["peak_used_percent_min"], ">=", "%"),
                 ],
                 action=action(ActionType.REDUCE_GPU_MEMORY_USAGE, gpuIndex=gpu.index, targetPercent=limits["target_percent"]),
-                impact="Headroom avoids out-of-memory crashes and KV-cache preemption.",
+                impact="Headroom avoids out-of-memory crashes.",
                 sensitive=gpu_sensitive(gpu),
             )
         )
@@ -236,13 +297,24 @@ POWER_CAPPED = "gpu-power-capped"
     family="gpu",
     category=Category.GPU,
     weight=50,
-    defaults={"power_cap_share_min": 0.3, "power_brake_share_min": 0.05, "violation_share_min": 0.3},
+    defaults={
+        "power_cap_share_min": 0.3,
+        "power_brake_share_min": 0.05,
+        "violation_share_min": 0.3,
+        "limit_below_default_percent_min": 5.0,
+        "busy_clock_ratio_min": 0.6,
+    },
 )
 def power_capped(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """Clocks held down by the power limit (SwPowerCap) for much of the window mean the GPU
-    wants more power than its cap allows, often a cap set below the board default. Hardware
-    power brake (HwPowerBrakeSlowdown) is an external signal, usually the PSU or the chassis,
-    and is critical."""
+    """A busy GPU held at its default power limit is GPU Boost at work, not a misconfiguration:
+    under full load an H100 SXM sits at its 700 W limit with SwPowerCap in most samples. The
+    rule warns only when the power cap (SwPowerCap in at least `power_cap_share_min` of the
+    samples, or power violation time) holds clocks and either the enforced limit is at least
+    `limit_below_default_percent_min` % below the board's default limit (someone lowered it:
+    nvidia-smi -pl, a power-capping policy), or the clocks on busy samples fall below
+    `busy_clock_ratio_min` of the maximum. Where the default limit is unknown the finding is
+    information only. Hardware power brake (HwPowerBrakeSlowdown) is an external signal,
+    usually the PSU or the chassis, and is critical."""
     limits = ctx.limits
     seconds = window_seconds(summary)
     findings = []
@@ -251,26 +323,53 @@ def power_capped(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
         brake_share = gpu.clock_event_reasons.get("HwPowerBrakeSlowdown", 0.0)
         violation = violation_share(gpu, "power", seconds)
         brake = brake_share >= limits["power_brake_share_min"]
-        if not (brake or cap_share >= limits["power_cap_share_min"] or violation >= limits["violation_share_min"]):
+        held = cap_share >= limits["power_cap_share_min"] or violation >= limits["violation_share_min"]
+        if not (brake or held):
             continue
-        limit = gpu.power_limit_watts
+        limit, default = gpu.power_limit_watts, gpu.power_default_limit_watts
+        lowered = bool(limit and default and limit < default * (1 - limits["limit_below_default_percent_min"] / 100))
+        busy_clock, clock_max = gpu.sm_clock_busy_mhz, gpu.sm_clock_max_mhz
+        clock_ratio = busy_clock.mean / clock_max if busy_clock is not None and clock_max else None
+        starved = clock_ratio is not None and clock_ratio < limits["busy_clock_ratio_min"]
+        if brake:
+            severity = Severity.CRITICAL
+        elif lowered or starved:
+            severity = Severity.WARNING
+        elif default is None:
+            severity = Severity.INFO  # cannot tell a lowered limit from GPU Boost at the default
+        else:
+            continue  # at the default limit: GPU Boost using the power it is allowed
         drawn = f", drawing {gpu.power_watts.mean:.0f} W" if gpu.power_watts else ""
-        capped_at = f" of {limit:.0f} W" if limit else ""
+        capped_at = f" of a {limit:.0f} W limit" if limit else ""
+        below = f" ({default:.0f} W default)" if lowered and default else ""
+        clocks = f", busy clocks {busy_clock.mean:.0f} of {clock_max:.0f} MHz" if starved and busy_clock and clock_max else ""
         what = "power brake (external)" if brake else "power cap"
+        proof = [
+            evidence(summary, "gpu.clock_event_reasons.SwPowerCap", "share", cap_share, limits["power_cap_share_min"]),
+            evidence(summary, "gpu.clock_event_reasons.HwPowerBrakeSlowdown", "share", brake_share, limits["power_brake_share_min"]),
+            evidence(summary, "gpu.violation_seconds.power", "share", violation, limits["violation_share_min"]),
+        ]
+        if limit and default:
+            floor = default * (1 - limits["limit_below_default_percent_min"] / 100)
+            proof.append(evidence(summary, "gpu.power_limit_watts", "last", limit, floor, "<", "W"))
+        if clock_ratio is not None:
+            proof.append(evidence(summary, "gpu.sm_clock_busy_mhz", "mean_of_max", clock_ratio, limits["busy_clock_ratio_min"], "<"))
+        impact = (
+            f"Restoring the default power limit ({default:.0f} W) restores full clocks."
+            if lowered and default
+            else "A power limit matched to the board restores full clocks."
+        )
         findings.append(
             make_finding(
                 summary,
                 ctx,
-                severity=Severity.CRITICAL if brake else Severity.WARNING,
+                severity=severity,
                 target=gpu_target(gpu),
-                text=f"GPU {gpu.index} clocks held by the {what} in {max(cap_share, brake_share):.0%} of samples{drawn}{capped_at}",
-                evidence=[
-                    evidence(summary, "gpu.clock_event_reasons.SwPowerCap", "share", cap_share, limits["power_cap_share_min"]),
-                    evidence(summary, "gpu.clock_event_reasons.HwPowerBrakeSlowdown", "share", brake_share, limits["power_brake_share_min"]),
-                    evidence(summary, "gpu.violation_seconds.power", "share", violation, limits["violation_share_min"]),
-                ],
+                text=f"GPU {gpu.index} clocks held by the {what} in {max(cap_share, brake_share):.0%} of samples"
+                f"{drawn}{capped_at}{below}{clocks}",
+                evidence=proof,
                 action=action(ActionType.REVIEW_POWER_LIMIT, gpuIndex=gpu.index, currentLimitWatts=limit),
-                impact="A power limit matched to the board (700 W on H100 SXM) restores full clocks.",
+                impact=impact,
                 sensitive=gpu_sensitive(gpu),
             )
         )
@@ -289,17 +388,20 @@ CLOCKS_LOW = "gpu-clocks-low-unexplained"
     defaults={"busy_sm_utilization_mean_min": 50.0, "clock_ratio_max": 0.8, "explained_share_min": 0.1},
 )
 def clocks_low_unexplained(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """A busy GPU should run near its maximum SM clock. Low clocks with no thermal, power or
-    hardware slowdown reason point at application clocks or a clock lock left behind
-    (nvidia-smi -lgc/-ac). Idle GPUs lower clocks on purpose and are ignored."""
+    """A busy GPU should run near its maximum SM clock. Low clocks on busy samples with no
+    thermal, power, hardware slowdown, sync-boost or idle reason point at application clocks or a
+    clock lock left behind (nvidia-smi -lgc/-ac). The clock is judged on busy samples only
+    (`sm_clock_busy_mhz`): idle GPUs lower clocks on purpose, so a window mixing idle and busy
+    samples says nothing, and without the busy-sample clock the rule stays silent. GpuIdle
+    (the GPU idled within the sample) explains a low clock reading too."""
     limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
-        sm, clock, clock_max = gpu.sm_utilization_percent, gpu.sm_clock_mhz, gpu.sm_clock_max_mhz
+        sm, clock, clock_max = gpu.sm_utilization_percent, gpu.sm_clock_busy_mhz, gpu.sm_clock_max_mhz
         if sm is None or clock is None or not clock_max or sm.mean < limits["busy_sm_utilization_mean_min"]:
             continue
         floor = clock_max * limits["clock_ratio_max"]
-        if clock.mean >= floor or reason_share(gpu, SLOWDOWN_REASONS) >= limits["explained_share_min"]:
+        if clock.mean >= floor or reason_share(gpu, EXPLAINING_REASONS) >= limits["explained_share_min"]:
             continue
         app_clocks = gpu.clock_event_reasons.get("ApplicationsClocksSetting", 0.0)
         hint = " (application clocks setting reported)" if app_clocks > 0 else " with no slowdown reason"
@@ -309,9 +411,9 @@ def clocks_low_unexplained(summary: NodeSummary, ctx: RuleContext) -> list[Findi
                 ctx,
                 severity=Severity.WARNING,
                 target=gpu_target(gpu),
-                text=f"GPU {gpu.index} runs at {clock.mean:.0f} MHz of {clock_max:.0f} MHz while {sm.mean:.0f}% busy{hint}",
+                text=f"GPU {gpu.index} runs at {clock.mean:.0f} MHz of {clock_max:.0f} MHz on busy samples while {sm.mean:.0f}% busy{hint}",
                 evidence=[
-                    evidence(summary, "gpu.sm_clock_mhz", "mean", clock.mean, floor, "<", "MHz"),
+                    evidence(summary, "gpu.sm_clock_busy_mhz", "mean", clock.mean, floor, "<", "MHz"),
                     evidence(summary, "gpu.sm_utilization_percent", "mean", sm.mean, limits["busy_sm_utilization_mean_min"], ">=", "%"),
                 ],
                 action=action(ActionType.RESET_APPLICATION_CLOCKS, gpuIndex=gpu.index),

@@ -98,7 +98,7 @@ def _cpu_counters(ticks: list[int]) -> tuple[float, float, float, float]:
 
     Fields: user nice system idle iowait irq softirq steal guest guest_nice (proc(5));
     guest time is already counted in user/nice, so it is left out of the total."""
-    user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice = (ticks + [0] * 10)[:10]
+    user, nice, system, idle, iowait, irq, softirq, steal, _guest, _guest_nice = (ticks + [0] * 10)[:10]
     total = (user + nice + system + idle + iowait + irq + softirq + steal) / CLOCK_TICKS
     iowait_s, steal_s = iowait / CLOCK_TICKS, steal / CLOCK_TICKS
     return total - (idle + iowait) / CLOCK_TICKS, iowait_s, steal_s, total
