@@ -5,6 +5,7 @@ from resource_agent.api.findings import ActionType, Severity
 from tests.analysis.analysis_builders import fired, gpu, node, st
 
 POLICY = Policy()
+LONG_IDLE = 361  # samples at 5 s: 30 minutes, the rule's warning horizon
 
 IDLE = dict(
     sm_utilization_percent=st(0.5, 1, 2, 0),
@@ -15,7 +16,7 @@ IDLE = dict(
 
 
 def test_idle_gpu_holding_memory_fires_with_reclaim_action():
-    findings = rules.idle_gpu_holding_memory(node(gpus=[gpu(0), gpu(1, **IDLE)]), POLICY)
+    findings = rules.idle_gpu_holding_memory(node(gpus=[gpu(0), gpu(1, **IDLE)], samples=LONG_IDLE), POLICY)
     assert fired(findings) == [("gpu-idle-holding-memory", "gpu1")]
     finding = findings[0]
     assert finding.action.type is ActionType.RECLAIM_GPU_MEMORY
@@ -25,6 +26,12 @@ def test_idle_gpu_holding_memory_fires_with_reclaim_action():
     unmasked = {s.unmasked for s in finding.sensitive}
     assert {"gpu-node-1", gpu(1).uuid, "vllm", "pod-uid-1"} <= unmasked
     assert all(s.masked != s.unmasked and "gpu-node-1" not in s.masked for s in finding.sensitive)
+
+
+def test_idle_gpu_holding_memory_is_info_over_a_short_window():
+    """A replica idles through every traffic lull: five idle minutes are a hint, not a warning."""
+    [finding] = rules.idle_gpu_holding_memory(node(gpus=[gpu(1, **IDLE)], samples=60), POLICY)
+    assert finding.severity is Severity.INFO
 
 
 def test_idle_gpu_with_a_burst_or_little_memory_does_not_fire():

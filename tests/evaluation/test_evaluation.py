@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from resource_agent.analysis.registry import all_rules
+from resource_agent.analysis.catalog import RULES
 from resource_agent.api.findings import Action, ActionType, Category, Finding, Severity, Target, TargetKind
 from resource_agent.node_agent.recording import read_recording
 from tests.evaluation import build_cases, scorer
@@ -40,7 +40,7 @@ def test_every_recording_has_a_label_and_every_label_a_recording() -> None:
 def test_case_is_well_formed(name: str) -> None:
     label = scorer.parse_label(scorer.CASES_DIR / f"{name}.label.yaml")  # schema, citations, targets
     assert all(source["url"].startswith("https://") and source["used"].strip() for source in label.sources)
-    known = set(all_rules()) | PROPOSED_RULES
+    known = set(RULES) | PROPOSED_RULES
     for problem in label.expected:
         assert problem.severity in (Severity.WARNING, Severity.CRITICAL)
         assert set(problem.rules) <= known, f"unknown rule ids {set(problem.rules) - known}"

@@ -92,6 +92,7 @@ def is_thermally_throttled(gpu: GpuSummary, limits: Mapping[str, float], seconds
         "memory_used_percent_min": 20.0,
         "loading_growth_percent_min": 10.0,
         "young_process_seconds": 600.0,
+        "warning_window_seconds": 1800.0,
     },
 )
 def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
@@ -101,8 +102,11 @@ def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Find
     trigger it. A model still loading is not idle: while memory rises over the window (its
     minimum `loading_growth_percent_min` points below its last value) or the GPU's youngest
     process is younger than `young_process_seconds` (weights load, KV cache is reserved,
-    CUDA graphs are captured), the rule waits."""
+    CUDA graphs are captured), the rule waits. A serving replica idles through every traffic
+    lull, so a short window makes this info (a candidate for consolidation); it becomes a
+    warning once the GPU has been idle for `warning_window_seconds`."""
     limits = ctx.limits
+    severity = Severity.WARNING if window_seconds(summary) >= limits["warning_window_seconds"] else Severity.INFO
     findings = []
     for gpu in summary.gpu.devices:
         sm, used_percent = gpu.sm_utilization_percent, gpu.memory_used_percent
@@ -116,7 +120,7 @@ def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Find
             make_finding(
                 summary,
                 ctx,
-                severity=Severity.WARNING,
+                severity=severity,
                 target=gpu_target(gpu),
                 text=f"GPU {gpu.index} holds {gib(held)} ({used_percent.mean:.0f}%){owners} "
                 f"while its SM utilisation averages {sm.mean:.1f}%",
