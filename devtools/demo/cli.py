@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from resource_agent.node_agent.options import DURATION
+from resource_agent.cli.options import DURATION
 
 DEFAULT_SCENARIOS = ("idle-gpu-holding-memory", "thermal-throttle", "ecc-xid-failing", "healthy-busy")
 

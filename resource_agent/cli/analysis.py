@@ -6,6 +6,7 @@ Neither imports kopf or the Kubernetes client.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,10 +23,10 @@ from resource_agent.api.findings import Analysis
 from resource_agent.api.insight import Insight
 from resource_agent.api.samples import Sample
 from resource_agent.api.summary import NodeSummary
+from resource_agent.cli.options import DURATION, collector_options
 from resource_agent.cli.render import FORMATS, render
-from resource_agent.node_agent.collectors.base import CollectorContext
-from resource_agent.node_agent.options import DURATION, collector_options
 from resource_agent.node_agent.sampler import Sampler
+from resource_agent.node_agent.settings import AgentConfig
 from resource_agent.node_agent.window import SummaryError, summarize
 
 
@@ -124,31 +125,31 @@ def _llm_options(command: Any) -> Any:
 
 @click.command()
 @click.option("--duration", type=DURATION, default="30s", show_default=True, help="How long to sample (30s, 5m, 1h).")
-@click.option("--interval", type=DURATION, default="1s", show_default=True, help="Time between samples.")
+@click.option("--interval", "scan_interval", type=DURATION, default="1s", show_default=True, help="Time between samples.")
 @_format_option
 @_policy_option
 @_llm_options
 @collector_options
 def scan(
-    context: CollectorContext,
+    config: AgentConfig,
     enabled: Mapping[str, bool],
-    config: Any,
     duration: float,
-    interval: float,
+    scan_interval: float,
     output_format: str,
     policy_file: Path | None,
     llm: bool,
     llm_config: Path | None,
 ) -> None:
     """Sample this machine, then print its summary, scores and ranked recommendations."""
+    interval = scan_interval
     if interval > duration:
         raise click.BadParameter(f"the interval ({interval:g} s) is longer than the duration ({duration:g} s)", param_hint="--interval")
     policy = load_policy(policy_file)
     stderr = Console(stderr=True)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn())
-    with Sampler(context, enabled) as sampler, Progress(*columns, console=stderr, transient=True) as progress:
+    with Sampler(config.collector_context(), enabled) as sampler, Progress(*columns, console=stderr, transient=True) as progress:
         samples = take_samples(sampler, duration, interval, progress)
-    _report(samples, context.node_name or "localhost", policy, output_format, llm, llm_config)
+    _report(samples, config.node_name or socket.gethostname(), policy, output_format, llm, llm_config)
 
 
 @click.command()

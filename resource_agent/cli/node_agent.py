@@ -19,12 +19,12 @@ from typing import Any
 import click
 
 from resource_agent.api.samples import Sample
+from resource_agent.cli.options import DURATION, LOG_LEVELS, collector_options
 from resource_agent.node_agent.agent import Agent, AgentSettings
-from resource_agent.node_agent.collectors.base import CollectorContext
-from resource_agent.node_agent.options import DURATION, AgentConfig, collector_options
 from resource_agent.node_agent.recording import RecordingWriter
 from resource_agent.node_agent.sampler import Sampler
 from resource_agent.node_agent.server import make_server, serve_in_background
+from resource_agent.node_agent.settings import DEFAULT_PORT, AgentConfig
 
 SECTIONS = ("system", "pressure", "gpu", "lmcache")
 RATE_GAP_SECONDS = 0.5
@@ -50,13 +50,13 @@ def snapshot_document(sample: Sample) -> dict[str, Any]:
 @click.option("--format", "output_format", type=click.Choice(["json", "table"]), default="table", show_default=True, help="Output of a snapshot.")
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write samples to this JSON Lines file instead of printing a snapshot.")
 @click.option("--duration", type=DURATION, default="60s", show_default=True, help="How long to record.")
-@click.option("--interval", type=DURATION, default="5s", show_default=True, help="Time between recorded samples.")
+@click.option("--interval", type=DURATION, help="Time between recorded samples.  [default: 5s]")
 @collector_options
-def collect(output_format: str, record: Path | None, duration: float, interval: float, context: CollectorContext, enabled: dict[str, bool], config: AgentConfig) -> None:
+def collect(output_format: str, record: Path | None, duration: float, config: AgentConfig, enabled: dict[str, bool]) -> None:
     """Take one snapshot of this node (or record samples with --record)."""
-    with Sampler(context, enabled) as sampler:
+    with Sampler(config.collector_context(), enabled) as sampler:
         if record is not None:
-            _record(sampler, record, duration, config.interval or interval)
+            _record(sampler, record, duration, config.interval)
             return
         sampler.sample()  # rates need a previous sample
         time.sleep(RATE_GAP_SECONDS)
@@ -86,46 +86,40 @@ def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> N
 
 
 @click.command()
-@click.option("--interval", type=DURATION, help="Time between samples (default 5s).")
-@click.option("--window", type=DURATION, help="Length of the summarised window (default 5m).")
-@click.option("--report-interval", type=DURATION, help="Time between summary reports (default 60s).")
-@click.option("--listen", help="HTTP address for /metrics, /healthz, /readyz, /report (default 0.0.0.0:9400).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
-@click.option("--report/--no-report", default=False, show_default=True, help="Write the summary to this node's ResourceReport.")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), help="Kubeconfig for --report (default: in-cluster, else $KUBECONFIG).")
+@click.option("--interval", type=DURATION, help="Time between samples (90s, 1m30s, 1h).  [default: 5s]")
+@click.option("--window", type=DURATION, help="Length of the summarised window.  [default: 5m]")
+@click.option("--report-interval", type=DURATION, help="Time between summary reports.  [default: 60s]")
+@click.option("--listen", help=f"HTTP address for /metrics, /healthz, /readyz, /report.  [default: 0.0.0.0:{DEFAULT_PORT}]")
+@click.option("--log-level", type=LOG_LEVELS, help="Log level.  [default: info]")
+@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), help="Keep standing GPU faults (fatal XIDs, lost GPUs) in this JSON file across agent restarts on the same boot.")
+@click.option("--report/--no-report", default=None, help="Write the summary to this node's ResourceReport.  [default: no-report]")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Kubeconfig for --report (default: in-cluster, else $KUBECONFIG).")
 @collector_options
-def agent(
-    interval: float | None,
-    window: float | None,
-    report_interval: float | None,
-    listen: str | None,
-    log_level: str,
-    report: bool,
-    kubeconfig: str | None,
-    context: CollectorContext,
-    enabled: dict[str, bool],
-    config: AgentConfig,
-) -> None:
-    """Run the node agent: sample, keep the window, serve metrics and reports."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def agent(config: AgentConfig, enabled: dict[str, bool]) -> None:
+    """Run the node agent: sample, keep the window, serve metrics and reports.
+
+    Every option can also be set in the --config file or as RESOURCE_AGENT_<OPTION>
+    in the environment (e.g. RESOURCE_AGENT_INTERVAL=1m30s); the command line wins."""
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))  # one line per scrape otherwise
     settings = AgentSettings(
-        node_name=context.node_name or "",
-        interval_seconds=interval or config.interval or 5.0,
-        window_seconds=window or config.window or 300.0,
-        report_interval_seconds=report_interval or config.report_interval or 60.0,
+        node_name=config.effective_node_name(),
+        interval_seconds=config.interval,
+        window_seconds=config.window,
+        report_interval_seconds=config.report_interval,
+        state_file=config.state_file,
     )
-    node_agent = Agent(Sampler(context, enabled), settings)
+    node_agent = Agent(Sampler(config.collector_context(), enabled), settings)
     try:
-        server = make_server(node_agent, listen or config.listen or "0.0.0.0:9400")
+        server = make_server(node_agent, config.listen)
     except (OSError, ValueError) as exc:
         node_agent.sampler.close()
-        raise click.ClickException(f"cannot listen: {exc}") from exc
+        raise click.ClickException(f"cannot listen on {config.listen[0]}:{config.listen[1]}: {exc}") from exc
     writer = None
-    if report:
+    if config.report:
         from resource_agent.kube.reporter import attach_report_writer  # kubernetes only on this path
 
-        writer = attach_report_writer(node_agent, kubeconfig)
+        writer = attach_report_writer(node_agent, str(config.kubeconfig) if config.kubeconfig else None)
     run_until_signalled(node_agent, server)
     if writer is not None:
         writer.stop()

@@ -5,54 +5,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
-from resource_agent.node_agent.options import DURATION
-from resource_agent.operator.settings import parse_listen
+from resource_agent.cli.options import DURATION, LOG_LEVELS
 
 
 @click.command("operator")
-@click.option("--peering", default=None, help="ClusterKopfPeering name for active/standby replicas (default: standalone).")
-@click.option("--priority", type=int, default=None, help="Peering priority (default: derived from POD_NAME).")
-@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Analysis policy YAML.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Operator YAML config file (the environment and the command line win).")
+@click.option("--peering", help="ClusterKopfPeering name for active/standby replicas (default: standalone).")
+@click.option("--priority", type=int, help="Peering priority (default: derived from POD_NAME).")
+@click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Analysis policy YAML.")
 @click.option("--llm-config", type=click.Path(dir_okay=False, path_type=Path), help="LLM provider settings YAML (env vars win).")
-@click.option("--metrics-listen", default="0.0.0.0:8080", show_default=True, help="Prometheus /metrics address ('' to disable).")
-@click.option("--health-listen", default="0.0.0.0:8081", show_default=True, help="Liveness /healthz address ('' to disable).")
-@click.option("--resolved-ttl", type=DURATION, default="1h", show_default=True, help="Delete Resolved recommendations after this long.")
-@click.option("--evidence-refresh", type=DURATION, default="5m", show_default=True, help="Refresh unchanged findings' evidence and lastSeen this often.")
-@click.option("--fleet-interval", type=DURATION, default="60s", show_default=True, help="Cross-node analysis interval.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def operator(
-    peering: str | None, priority: int | None, policy_file: Path | None, llm_config: Path | None,
-    metrics_listen: str, health_listen: str, resolved_ttl: float, evidence_refresh: float, fleet_interval: float,
-    verbose: bool,
-) -> None:
-    """Watch ResourceReports and keep ResourceRecommendations in line with them."""
-    from resource_agent.analysis.catalog import load_policy
-    from resource_agent.analysis.policy import Policy
-    from resource_agent.operator.planning import PlanSettings
-    from resource_agent.operator.runtime import run_operator
-    from resource_agent.operator.settings import OperatorSettings, default_priority
+@click.option("--metrics-listen", help="Prometheus /metrics address ('' to disable).  [default: 0.0.0.0:8080]")
+@click.option("--health-listen", help="Liveness /healthz address ('' to disable).  [default: 0.0.0.0:8081]")
+@click.option("--resolved-ttl", type=DURATION, help="Delete Resolved recommendations after this long.  [default: 1h]")
+@click.option("--evidence-refresh", type=DURATION, help="Refresh unchanged findings' evidence and lastSeen this often.  [default: 5m]")
+@click.option("--fleet-interval", type=DURATION, help="Cross-node analysis interval.  [default: 60s]")
+@click.option("--log-level", type=LOG_LEVELS, help="Log level.  [default: info]")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging (same as --log-level debug).")
+def operator(config_file: Path | None, verbose: bool, **given: Any) -> None:
+    """Watch ResourceReports and keep ResourceRecommendations in line with them.
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per LLM/LMCache request otherwise
+    Every option can also be set in the --config file or as RESOURCE_AGENT_<OPTION>
+    in the environment (e.g. RESOURCE_AGENT_FLEET_INTERVAL=2m); the command line wins."""
+    from resource_agent.analysis.policy import PolicyError
+    from resource_agent.config.layered import SettingsError
+    from resource_agent.operator.runtime import run_operator
+    from resource_agent.operator.settings import OperatorConfig
+
+    if verbose:
+        given["log_level"] = "debug"
     try:
-        policy = load_policy(policy_file) if policy_file else Policy()
-        settings = OperatorSettings(
-            policy=policy,
-            plan=PlanSettings(
-                evidence_refresh_seconds=evidence_refresh,
-                resolved_ttl_seconds=resolved_ttl,
-            ),
-            peering=peering,
-            priority=priority if priority is not None else default_priority(),
-            metrics_listen=parse_listen(metrics_listen) if metrics_listen else None,
-            health_listen=parse_listen(health_listen) if health_listen else None,
-            fleet_interval_seconds=fleet_interval,
-            llm_config=llm_config,
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        config = OperatorConfig.load(config_file, **given)
+        settings = config.runtime()
+    except (SettingsError, PolicyError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    debug = config.log_level == "debug"
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not debug:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per LLM/LMCache request otherwise
     asyncio.run(run_operator(settings))

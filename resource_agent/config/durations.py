@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import durationpy
 from pydantic import BeforeValidator, Field
+
+# Go's time.ParseDuration units (what Kubernetes' metav1.Duration accepts); durationpy also takes
+# days and weeks, which Go and Kubernetes reject.
+_GO_DURATION = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -19,10 +24,9 @@ def parse_duration(value: str | float | int) -> float:
         try:
             seconds = float(text)
         except ValueError:
-            try:
-                seconds = durationpy.from_str(text).total_seconds()
-            except Exception:  # durationpy raises a bare Exception for malformed input
-                raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 1m30s, 1h)") from None
+            if not _GO_DURATION.match(text):
+                raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 1m30s, 1h)")
+            seconds = durationpy.from_str(text).total_seconds()
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
     return seconds

@@ -80,17 +80,30 @@ class LayeredSettings(BaseSettings):
         try:
             return cls(**{key: value for key, value in command_line.items() if value is not None})
         except ValidationError as exc:
-            where = f" (config {path}, {ENV_PREFIX}* environment, command line)" if path else ""
-            raise SettingsError(f"invalid settings{where}: {describe(exc)}") from None
+            if path is None:
+                raise SettingsError(f"invalid settings ({ENV_PREFIX}* environment, command line): {describe(exc)}") from None
+            raise SettingsError(f"invalid config {path} (or its {ENV_PREFIX}* environment, command line): {describe(exc, _file_keys(path))}") from None
         finally:
             _config_file.reset(token)
 
 
-def describe(exc: ValidationError) -> str:
+def _file_keys(path: Path) -> dict[str, str]:
+    """snake_case -> the key as the file spells it (errors name what the user wrote)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {snake_case(str(key)): str(key) for key in data} if isinstance(data, dict) else {}
+
+
+def describe(exc: ValidationError, spelled: dict[str, str] | None = None) -> str:
     """`field: message; ...` for every error, with `unknown setting` for extra keys."""
     problems = []
     for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"])
+        parts = [str(part) for part in error["loc"]]
+        if parts and spelled:
+            parts[0] = spelled.get(parts[0], parts[0])
+        location = ".".join(parts)
         message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
         problems.append(f"{location}: {message}" if location else message)
     return "; ".join(problems)

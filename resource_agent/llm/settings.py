@@ -1,4 +1,5 @@
-"""LLM settings: environment (RESOURCE_AGENT_LLM_*, GROQ_API_KEY, OPENAI_API_KEY) over an optional YAML file."""
+"""LLM settings, layered like every other setting: defaults < YAML file < environment
+(RESOURCE_AGENT_LLM_*, GROQ_API_KEY, OPENAI_API_KEY) < explicit values."""
 
 from __future__ import annotations
 
@@ -6,12 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
+from pydantic_settings import SettingsConfigDict
+
+from resource_agent.config.layered import LayeredSettings
 
 DEFAULT_GROQ_MODEL = "openai/gpt-oss-20b"
 
@@ -27,10 +25,10 @@ class ResponseFormat(StrEnum):
     JSON_OBJECT = "json_object"  # JSON mode: any JSON object; the schema is only in the prompt
 
 
-class LLMSettings(BaseSettings):
+class LLMSettings(LayeredSettings):
     """How the operator asks an LLM to explain findings. provider=none (the default) turns it off."""
 
-    model_config = SettingsConfigDict(env_prefix="RESOURCE_AGENT_LLM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RESOURCE_AGENT_LLM_", extra="forbid", populate_by_name=True)
 
     provider: ProviderKind = ProviderKind.NONE
     model: str | None = None  # default: openai/gpt-oss-20b on Groq; required for openai-compatible
@@ -68,20 +66,4 @@ class LLMSettings(BaseSettings):
 
 def load_llm_settings(yaml_file: Path | str | None = None) -> LLMSettings:
     """Settings from the environment, over the YAML file's keys (the field names) when one is given."""
-    if yaml_file is None:
-        return LLMSettings()
-    path = Path(yaml_file)
-
-    class _FromFile(LLMSettings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=path))
-
-    return _FromFile()
+    return LLMSettings.load(yaml_file)

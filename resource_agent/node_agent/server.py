@@ -10,25 +10,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from resource_agent.config.listen import parse_listen
 from resource_agent.node_agent.agent import Agent
 
 log = logging.getLogger(__name__)
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """"0.0.0.0:9400", "[::]:9400" or ":9400" -> (host, port)."""
-    host, separator, port = listen.rpartition(":")
-    if not separator or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen address must be HOST:PORT, got {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class _IPv6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
-def make_server(agent: Agent, listen: str) -> ThreadingHTTPServer:
-    """A server bound to `listen` answering for `agent` (not yet serving)."""
+def make_server(agent: Agent, listen: str | tuple[str, int]) -> ThreadingHTTPServer:
+    """A server bound to `listen` (`host:port` or a parsed pair) answering for `agent` (not yet serving)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -58,7 +51,7 @@ def make_server(agent: Agent, listen: str) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             log.debug("%s %s", self.address_string(), format % args)
 
-    host, port = parse_listen(listen)
+    host, port = parse_listen(listen) if isinstance(listen, str) else listen
     server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
     server = server_class((host, port), Handler)
     server.daemon_threads = True

@@ -1,4 +1,9 @@
-"""Operator settings (explicit, like kopf's own settings objects)."""
+"""Operator settings: the runtime object (explicit, like kopf's own settings) and how it is loaded.
+
+`OperatorConfig` is layered like the agent's: defaults < YAML file (`--config`) <
+`RESOURCE_AGENT_*` environment < command line; `OperatorConfig.runtime()` turns it
+into the `OperatorSettings` the operator runs with.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,16 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import BeforeValidator
+
+from resource_agent.analysis.catalog import load_policy
 from resource_agent.analysis.policy import Policy
+from resource_agent.config.durations import Duration
+from resource_agent.config.layered import LayeredSettings
+from resource_agent.config.listen import ListenAddress
+from resource_agent.node_agent.settings import LogLevel
 from resource_agent.operator.planning import PlanSettings
 
 
@@ -30,6 +43,36 @@ def default_priority() -> int:
     return 1 + int(hashlib.sha256(identity.encode()).hexdigest(), 16) % 1_000_000
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return (host or "0.0.0.0", int(port))
+def _empty_is_off(value: object) -> object:
+    return None if value == "" else value
+
+
+OptionalListen = Annotated[ListenAddress | None, BeforeValidator(_empty_is_off)]
+
+
+class OperatorConfig(LayeredSettings):
+    """Everything `resource-agent operator` reads; YAML keys may be camelCase."""
+
+    peering: str | None = None
+    priority: int | None = None  # default: derived from POD_NAME
+    policy: Path | None = None  # analysis policy YAML (docs/policy.md)
+    llm_config: Path | None = None  # LLM settings YAML (docs/llm.md)
+    metrics_listen: OptionalListen = ("0.0.0.0", 8080)  # "" turns it off
+    health_listen: OptionalListen = ("0.0.0.0", 8081)
+    resolved_ttl: Duration = 3600.0
+    evidence_refresh: Duration = 300.0
+    fleet_interval: Duration = 60.0
+    log_level: LogLevel = LogLevel.INFO
+
+    def runtime(self) -> OperatorSettings:
+        """The operator's runtime settings, with the policy file read (a PolicyError names the bad key)."""
+        return OperatorSettings(
+            policy=load_policy(self.policy) if self.policy else Policy(),
+            plan=PlanSettings(evidence_refresh_seconds=self.evidence_refresh, resolved_ttl_seconds=self.resolved_ttl),
+            peering=self.peering,
+            priority=self.priority if self.priority is not None else default_priority(),
+            metrics_listen=self.metrics_listen,
+            health_listen=self.health_listen,
+            fleet_interval_seconds=self.fleet_interval,
+            llm_config=self.llm_config,
+        )

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent import sampler as sampler_module
 from resource_agent.node_agent.collectors.base import REGISTRY, Collector, CollectorContext, CollectorUnavailable, Registration
-from resource_agent.node_agent.options import AgentConfig, collector_options, parse_duration
+from resource_agent.cli.options import collector_options
+from resource_agent.config.durations import parse_duration
+from resource_agent.node_agent.settings import AgentConfig
 from resource_agent.node_agent.sampler import Sampler, resolve_enabled
 
 
@@ -86,7 +88,8 @@ def test_simulation_collector_turns_the_real_ones_off_by_default(monkeypatch: py
 
 @click.command()
 @collector_options
-def show(context: CollectorContext, enabled: dict[str, bool], config: AgentConfig) -> None:
+def show(enabled: dict[str, bool], config: AgentConfig) -> None:
+    context = config.collector_context()
     click.echo(f"{context.host_proc}|{context.node_name}|{','.join(context.lmcache_urls)}|{sorted(enabled.items())}|{config.interval}")
 
 
@@ -97,6 +100,37 @@ def test_command_line_wins_over_the_config_file(tmp_path: Path, monkeypatch: pyt
     result = CliRunner().invoke(show, ["--config", str(config), "--collector.gpu", "--lmcache-url", "http://b:2", "--lmcache-url", "http://c:3"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "/host/proc|env-node|http://b:2,http://c:3|[('gpu', True), ('pressure', False)]|10.0"
+
+
+def test_every_setting_comes_from_the_environment_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults < YAML file < RESOURCE_AGENT_* environment < command line, for every field."""
+    config = tmp_path / "agent.yaml"
+    config.write_text("interval: 10s\nwindow: 10m\nlmcacheUrls: [http://file:1]\n")
+    monkeypatch.setenv("RESOURCE_AGENT_INTERVAL", "1m30s")
+    monkeypatch.setenv("RESOURCE_AGENT_LMCACHE_URLS", '["http://env:2"]')
+    settings = AgentConfig.load(config)
+    assert (settings.interval, settings.window, settings.lmcache_urls) == (90.0, 600.0, ["http://env:2"])
+    assert AgentConfig.load(config, interval=2.0).interval == 2.0
+
+
+def test_agent_accepts_go_durations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart documents `1m30s`; the agent used to refuse to start with it."""
+    from resource_agent.cli.node_agent import agent
+
+    seen: dict[str, float] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_make_server(node_agent: object, listen: object) -> object:
+        seen["interval"] = node_agent.settings.interval_seconds  # type: ignore[attr-defined]
+        seen["report"] = node_agent.settings.report_interval_seconds  # type: ignore[attr-defined]
+        raise Stop
+
+    monkeypatch.setattr("resource_agent.cli.node_agent.make_server", fake_make_server)
+    result = CliRunner().invoke(agent, ["--interval", "1m30s", "--report-interval", "2m", "--no-collector.gpu", "--no-collector.lmcache"])
+    assert isinstance(result.exception, Stop), result.output
+    assert seen == {"interval": 90.0, "report": 120.0}
 
 
 def test_bad_config_file_names_the_field(tmp_path: Path) -> None:
