@@ -91,6 +91,7 @@ def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> N
 @click.option("--report-interval", type=DURATION, help="Time between summary reports (default 60s).")
 @click.option("--listen", help="HTTP address for /metrics, /healthz, /readyz, /report (default 0.0.0.0:9400).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), help="Keep standing GPU faults (fatal XIDs, lost GPUs) in this JSON file across agent restarts on the same boot.")
 @click.option("--report/--no-report", default=False, show_default=True, help="Write the summary to this node's ResourceReport.")
 @click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), help="Kubeconfig for --report (default: in-cluster, else $KUBECONFIG).")
 @collector_options
@@ -100,6 +101,7 @@ def agent(
     report_interval: float | None,
     listen: str | None,
     log_level: str,
+    state_file: Path | None,
     report: bool,
     kubeconfig: str | None,
     context: CollectorContext,
@@ -114,6 +116,7 @@ def agent(
         interval_seconds=interval or config.interval or 5.0,
         window_seconds=window or config.window or 300.0,
         report_interval_seconds=report_interval or config.report_interval or 60.0,
+        state_file=state_file or config.state_file,
     )
     node_agent = Agent(Sampler(context, enabled), settings)
     try:

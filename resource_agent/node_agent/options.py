@@ -75,6 +75,7 @@ class AgentConfig(BaseModel):
     window: float | None = None
     report_interval: float | None = None
     listen: str | None = None
+    state_file: Path | None = None
 
     @field_validator("interval", "window", "report_interval", mode="before")
     @classmethod
