@@ -56,6 +56,9 @@ def significant(sample: Sample, previous: Sample | None) -> str | None:
             before = _recovery_action(previous, device.uuid)
             if before != device.recovery_action:
                 return f"GPU {device.index} recovery action {device.recovery_action}"
+    for lost in sample.gpu.lost if sample.gpu else []:
+        if lost.xid_events:
+            return f"XID {lost.xid_events[-1].xid} on lost GPU {lost.index if lost.index is not None else lost.pci_bus_id}"
     failed_now = {status.name for status in sample.collectors if status.state is CollectorState.FAILED}
     failed_before = {status.name for status in previous.collectors if status.state is CollectorState.FAILED} if previous else set()
     if failed_now - failed_before:

@@ -26,7 +26,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from resource_agent.api.samples import GpuDeviceSample, GpuSample, LostGpu, Sample
+from resource_agent.api.samples import GpuDeviceSample, GpuSample, LostGpu, Sample, XidEvent
 from resource_agent.api.summary import GpuFault, GpuFaultKind, LostGpuSummary
 from resource_agent.api.xid import FATAL_XIDS
 from resource_agent.node_agent.nvml_decode import normalise_bus_id
@@ -145,16 +145,14 @@ class FaultTracker:
         _condition(gpu, GpuFaultKind.ROW_REMAP_FAILURE, device.remapped_rows_failure, "row remapping failed", now)
         action = device.recovery_action
         _condition(gpu, GpuFaultKind.RECOVERY_ACTION, None if action is None else action != NO_RECOVERY_ACTION, f"recovery action: {action}", now)
-        for event in device.xid_events:
-            meaning = FATAL_XIDS.get(event.xid)
-            if meaning is not None:
-                fault = GpuFault(kind=GpuFaultKind.FATAL_XID, since=event.timestamp, detail=f"XID {event.xid}: {meaning}", xid=event.xid)
-                gpu.faults.setdefault(_key(fault), fault)
+        _fatal_xids(gpu, device.xid_events)
 
     def _lost_gpus(self, sample: GpuSample, now: float) -> None:
         by_bus_id = {gpu.pci_bus_id: (uuid, gpu.index) for uuid, gpu in self._gpus.items() if gpu.pci_bus_id}
         current: dict[str, LostGpuSummary] = {}
         for lost in sample.lost:
+            if lost.uuid is not None and lost.xid_events:
+                _fatal_xids(self._gpus.setdefault(lost.uuid, _Gpu()), lost.xid_events)
             bus_id = normalise_bus_id(lost.pci_bus_id) if lost.pci_bus_id else None
             uuid, index = by_bus_id.get(bus_id, (lost.uuid, lost.index)) if bus_id else (lost.uuid, lost.index)
             key = _lost_key(lost, bus_id)
@@ -169,6 +167,14 @@ class FaultTracker:
         self._lost = current
         if sample.pci_gpu_count is not None:
             self.expected_count = sample.pci_gpu_count
+
+
+def _fatal_xids(gpu: _Gpu, events: list[XidEvent]) -> None:
+    for event in events:
+        meaning = FATAL_XIDS.get(event.xid)
+        if meaning is not None:
+            fault = GpuFault(kind=GpuFaultKind.FATAL_XID, since=event.timestamp, detail=f"XID {event.xid}: {meaning}", xid=event.xid)
+            gpu.faults.setdefault(_key(fault), fault)
 
 
 def _key(fault: GpuFault) -> str:

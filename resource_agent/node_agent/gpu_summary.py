@@ -88,6 +88,10 @@ class GpuReducer:
                 state.action = action
                 if action != NO_RECOVERY_ACTION:
                     state.real_action = action
+        for lost in gpu.lost:  # XID 79 arrives as the GPU is lost: count it on the GPU if the window has it
+            state = devices.get(lost.uuid) if lost.uuid is not None else None
+            if state is not None and lost.xid_events:
+                state.xids.update(event.xid for event in lost.xid_events)
 
     def summaries(self, faults: Callable[[str], list[GpuFault]] | None = None) -> list[GpuSummary]:
         """One summary per GPU (by UUID) seen so far, ordered by its last index; `faults(uuid)` gives its standing faults."""

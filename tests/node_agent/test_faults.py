@@ -125,3 +125,15 @@ def test_analyze_of_a_recording_gives_the_agents_faults(tmp_path: Path) -> None:
     assert replayed.gpu.model_dump() == agent.gpu.model_dump()
     assert [fault.kind for fault in replayed.gpu.devices[0].faults] == [GpuFaultKind.FATAL_XID, GpuFaultKind.ROW_REMAP_PENDING]
     assert replayed.gpu.lost[0].since == T0 + 5
+
+
+def test_an_xid_on_a_gpu_as_it_is_lost_is_counted_and_kept() -> None:
+    lost = LostGpu(index=1, uuid="GPU-0001", pci_bus_id="0000:0b:00.0", error="GPU is lost", xid_events=[XidEvent(xid=79, timestamp=T0 + 5)])
+    samples = [make(0, gpu_device(0, 0), gpu_device(1, 0)), make(1, gpu_device(0, 1), lost=[lost])]
+    samples += [make(step, gpu_device(0, step), lost=[lost.model_copy(update={"xid_events": []})]) for step in range(2, 10)]
+    window = run(samples[:2], capacity=3)
+    assert window.summary("n").gpu.devices[1].xid_counts == {"79": 1}
+    for later in samples[2:]:
+        window.append(later)
+    tracker = window.faults()
+    assert [(fault.kind, fault.xid) for fault in tracker.faults("GPU-0001")] == [(GpuFaultKind.FATAL_XID, 79), (GpuFaultKind.LOST, None)]

@@ -113,7 +113,7 @@ def test_one_bad_gpu_never_hides_the_others(monkeypatch: pytest.MonkeyPatch, hos
     assert sample.gpu is not None and [d.uuid for d in sample.gpu.devices] == ["GPU-a", "GPU-c"]
     (lost,) = sample.gpu.lost
     assert (lost.index, lost.pci_bus_id, lost.error) == (1, "0000:19:00.0", str(FakeNvml.error(error)))
-    assert lost.uuid == (None if function == "nvmlDeviceGetHandleByIndex" or function == "nvmlDeviceGetUUID" else "GPU-b")
+    assert lost.uuid == (None if function == "nvmlDeviceGetHandleByIndex" else "GPU-b")  # a failed UUID lookup: the handle's
     assert sample.collectors[0].state is CollectorState.FAILED and "GPU 1" in (sample.collectors[0].reason or "")
 
 
@@ -141,6 +141,7 @@ def test_xid_of_a_device_that_cannot_be_named_is_kept(monkeypatch: pytest.Monkey
     nvml.events += [(1, 79)]
     sample = collect(collector)
     assert sample.gpu is not None and sample.gpu.xid_events_unattributed == []
+    assert [event.xid for event in sample.gpu.lost[0].xid_events] == [79]  # on the lost GPU, by its remembered handle
     collector._handles.clear()  # never seen healthy: nothing names it
     nvml.events += [(1, 79)]
     sample = collect(collector)

@@ -205,6 +205,11 @@ class GpuCollector(Collector):
         except DRIVER_ERRORS as exc:
             self.close()  # the driver went away; initialise again next time
             raise CollectorUnavailable(f"NVML not available: {exc}") from exc
+        for gpu in lost:
+            if gpu.uuid is not None:
+                gpu.xid_events = xids.get(gpu.uuid, [])
+        named = {device.uuid for device in devices} | {gpu.uuid for gpu in lost}
+        unattributed += [event for uuid, events in xids.items() if uuid not in named for event in events]
         pci_bus_ids = self._pci_gpus()
         if pci_bus_ids is not None:
             lost += self._pci_only(pci_bus_ids, devices, lost)
@@ -233,6 +238,7 @@ class GpuCollector(Collector):
             uuid: str | None = None
             try:
                 handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                uuid = self._handles.get(_handle_key(handle) or -1)  # what this handle was, should the UUID lookup fail
                 uuid = text(pynvml.nvmlDeviceGetUUID(handle))
                 devices.append(self._device(index, handle, uuid, xids))
             except DRIVER_ERRORS:
