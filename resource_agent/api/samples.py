@@ -207,6 +207,7 @@ class LostGpu(ApiModel):
     uuid: str | None = None
     pci_bus_id: str | None = None
     error: str  # the NVML error, e.g. "GPU is lost", or "listed on the PCI bus, not by NVML"
+    xid_events: list[XidEvent] = Field(default_factory=list)  # events of this GPU since the last sample (XID 79 comes as it is lost)
 
 
 class GpuSample(ApiModel):

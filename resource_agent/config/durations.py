@@ -21,12 +21,13 @@ def parse_duration(value: str | float | int) -> float:
         seconds = float(value)
     else:
         text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            if not _GO_DURATION.match(text):
-                raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 1m30s, 1h)")
+        if _GO_DURATION.match(text):
             seconds = durationpy.from_str(text).total_seconds()
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise ValueError(f"not a duration: {value!r} (use e.g. 500ms, 5s, 1m30s, 1h)") from None
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
     return seconds

@@ -1,7 +1,9 @@
 """The long-running node agent: a sample loop, the window, and report listeners.
 
 Sampling runs on its own thread at a fixed cadence and never dies on a
-collector error. Every report interval (or earlier, when something
+collector error. Standing GPU faults outlive the window (the window's
+`FaultTracker`); with a state file they also outlive an agent restart on the
+same boot (written after every report, read at start). Every report interval (or earlier, when something
 significant happens such as a new XID error) a second thread summarises the
 window and hands the `NodeSummary` to each listener, so a slow listener
 never delays sampling.
@@ -9,15 +11,19 @@ never delays sampling.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.api.summary import NodeSummary
 from resource_agent.node_agent.exporter import SampleExporter, build_registry
+from resource_agent.node_agent.faults import FaultTracker
 from resource_agent.node_agent.sampler import Sampler
 from resource_agent.node_agent.window import SampleWindow, SummaryError
 
@@ -34,6 +40,7 @@ class AgentSettings:
     window_seconds: float = 300.0
     report_interval_seconds: float = 60.0
     min_early_report_gap_seconds: float = 5.0
+    state_file: Path | None = None  # standing GPU faults, kept across agent restarts on the same boot
 
     @property
     def window_capacity(self) -> int:
@@ -49,6 +56,9 @@ def significant(sample: Sample, previous: Sample | None) -> str | None:
             before = _recovery_action(previous, device.uuid)
             if before != device.recovery_action:
                 return f"GPU {device.index} recovery action {device.recovery_action}"
+    for lost in sample.gpu.lost if sample.gpu else []:
+        if lost.xid_events:
+            return f"XID {lost.xid_events[-1].xid} on lost GPU {lost.index if lost.index is not None else lost.pci_bus_id}"
     failed_now = {status.name for status in sample.collectors if status.state is CollectorState.FAILED}
     failed_before = {status.name for status in previous.collectors if status.state is CollectorState.FAILED} if previous else set()
     if failed_now - failed_before:
@@ -69,7 +79,7 @@ class Agent:
     def __init__(self, sampler: Sampler, settings: AgentSettings) -> None:
         self.sampler = sampler
         self.settings = settings
-        self.window = SampleWindow(settings.window_capacity)
+        self.window = SampleWindow(settings.window_capacity, load_faults(settings.state_file))
         self.exporter = SampleExporter()
         self.registry = build_registry(self.exporter)
         self._listeners: list[SummaryListener] = []
@@ -164,6 +174,8 @@ class Agent:
         summary = self.summary()
         if summary is None:
             return None
+        if self.settings.state_file is not None:
+            save_faults(self.settings.state_file, self.window.faults())
         for listener in list(self._listeners):
             try:
                 listener(summary)
@@ -171,3 +183,24 @@ class Agent:
                 log.exception("summary listener %r failed", listener)
         self.reports_sent += 1
         return summary
+
+
+def load_faults(path: Path | None) -> FaultTracker | None:
+    """The fault tracker saved in `path`; None (start afresh) when there is none or it cannot be read."""
+    if path is None or not path.exists():
+        return None
+    try:
+        return FaultTracker.from_state(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        log.warning("ignoring fault state file %s: %s", path, exc)
+        return None
+
+
+def save_faults(path: Path, faults: FaultTracker) -> None:
+    """Write the tracker's state atomically (a crash leaves the old file or the new one)."""
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        temporary.write_text(json.dumps(faults.state(), separators=(",", ":")))
+        os.replace(temporary, path)
+    except OSError as exc:
+        log.warning("cannot write fault state file %s: %s", path, exc)

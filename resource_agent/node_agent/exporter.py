@@ -103,6 +103,10 @@ class SampleExporter(PrometheusCollector):
                     _pressure(families, resource, getattr(sample.pressure, resource))
             if sample.gpu is not None:
                 families.set("gpu_devices", "Number of GPUs NVML reports.", len(sample.gpu.devices))
+                families.set("gpu_pci_devices", "NVIDIA GPUs on the PCI bus (what NVML should report).", sample.gpu.pci_gpu_count)
+                for lost in sample.gpu.lost:
+                    labels = {"gpu": "" if lost.index is None else str(lost.index), "uuid": lost.uuid or "", "pci_bus_id": lost.pci_bus_id or ""}
+                    families.set("gpu_lost", "1 for each GPU NVML lost or does not list although the PCI bus does.", 1, labels)
                 for device in sample.gpu.devices:
                     _gpu(families, device, sample.gpu.driver_version)
             for (index, uuid, xid), events in sorted(xids.items()):
@@ -190,6 +194,9 @@ def _gpu(families: _Families, device: GpuDeviceSample, driver: str | None) -> No
     families.set("gpu_shutdown_temperature_celsius", "Temperature at which the GPU shuts down.", device.shutdown_temperature_celsius, gpu)
     families.set("gpu_power_watts", "GPU power draw.", device.power_watts, gpu)
     families.set("gpu_power_limit_watts", "Enforced GPU power limit.", device.power_limit_watts, gpu)
+    families.set("gpu_power_default_limit_watts", "Default GPU power limit.", device.power_default_limit_watts, gpu)
+    families.set("gpu_power_limit_min_watts", "Lowest power limit the GPU accepts.", device.power_limit_min_watts, gpu)
+    families.set("gpu_power_limit_max_watts", "Highest power limit the GPU accepts.", device.power_limit_max_watts, gpu)
     families.set("gpu_sm_clock_hertz", "SM clock.", _hertz(device.sm_clock_mhz), gpu)
     families.set("gpu_sm_clock_max_hertz", "Maximum SM clock.", _hertz(device.sm_clock_max_mhz), gpu)
     families.set("gpu_memory_clock_hertz", "Memory clock.", _hertz(device.memory_clock_mhz), gpu)

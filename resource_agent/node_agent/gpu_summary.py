@@ -4,20 +4,22 @@
 only what the summary needs: one row of numbers per device sample, counts of
 throttle reasons and XIDs, the counters' values per violation policy, the last
 recovery action and the device's latest sample (for its static fields). So a
-replay that reduces samples as they are parsed holds no sample.
+replay that reduces samples as they are parsed holds no sample. Standing faults
+come from a `FaultTracker` (they outlive the window).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 
 from resource_agent.api.samples import GpuDeviceSample, GpuSample, Sample
-from resource_agent.api.summary import EccSummary, GpuSummary, PcieSummary
+from resource_agent.api.summary import EccSummary, GpuFault, GpuSummary, PcieSummary
 from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
 
 NO_RECOVERY_ACTION = "none"
+BUSY_SM_UTILIZATION_PERCENT = 50.0  # a sample at or above this SM utilisation counts as busy (sm_clock_busy_mhz)
 
 # The per-sample numbers, read with one C-level getter over the device's field dict
 # (`vars(device)`) while the device is still in cache.
@@ -86,10 +88,14 @@ class GpuReducer:
                 state.action = action
                 if action != NO_RECOVERY_ACTION:
                     state.real_action = action
+        for lost in gpu.lost:  # XID 79 arrives as the GPU is lost: count it on the GPU if the window has it
+            state = devices.get(lost.uuid) if lost.uuid is not None else None
+            if state is not None and lost.xid_events:
+                state.xids.update(event.xid for event in lost.xid_events)
 
-    def summaries(self) -> list[GpuSummary]:
-        """One summary per GPU (by UUID) seen so far, ordered by its last index."""
-        summaries = [_summarize_device(state) for state in self._devices.values()]
+    def summaries(self, faults: Callable[[str], list[GpuFault]] | None = None) -> list[GpuSummary]:
+        """One summary per GPU (by UUID) seen so far, ordered by its last index; `faults(uuid)` gives its standing faults."""
+        summaries = [_summarize_device(state, faults(state.latest.uuid) if faults else []) for state in self._devices.values()]
         return sorted(summaries, key=lambda summary: summary.index)
 
 
@@ -102,12 +108,23 @@ def gpu_devices(samples: Iterable[Sample]) -> list[GpuSummary]:
     return reducer.summaries()
 
 
-def _summarize_device(state: _Device) -> GpuSummary:
+def _busy_clocks(sm_utilization: tuple, sm_clock: tuple) -> list[float]:
+    """SM clock of the samples where the GPU was busy (SM utilisation at or above the busy floor)."""
+    return [
+        clock
+        for utilization, clock in zip(sm_utilization, sm_clock, strict=True)
+        if utilization is not None and clock is not None and utilization >= BUSY_SM_UTILIZATION_PERCENT
+    ]
+
+
+def _summarize_device(state: _Device, faults: list[GpuFault]) -> GpuSummary:
     device, rows = state.latest, state.rows
     # Columns are made one at a time and reduced at once, while their values are still in cache.
     columns = zip(*rows, strict=True)
     used, total = next(columns), next(columns)
-    gauges = {name: stat(column) for name, column in zip(_GAUGES, columns, strict=False)}  # stops after the gauges
+    gauge_columns = dict(zip(_GAUGES, columns, strict=False))  # stops after the gauges
+    gauges = {name: stat(column) for name, column in gauge_columns.items()}
+    busy = _busy_clocks(gauge_columns["sm_utilization_percent"], gauge_columns["sm_clock_mhz"])
     volatile, aggregate = next(columns), next(columns)
     uncorrected = aggregate if last(aggregate) is not None else volatile
     count = len(rows)
@@ -128,7 +145,10 @@ def _summarize_device(state: _Device) -> GpuSummary:
         shutdown_temperature_celsius=device.shutdown_temperature_celsius,
         power_watts=gauges["power_watts"],
         power_limit_watts=device.power_limit_watts,
+        power_default_limit_watts=device.power_default_limit_watts,
+        power_limit_max_watts=device.power_limit_max_watts,
         sm_clock_mhz=gauges["sm_clock_mhz"],
+        sm_clock_busy_mhz=stat(busy) if busy else None,
         sm_clock_max_mhz=device.sm_clock_max_mhz,
         memory_clock_mhz=gauges["memory_clock_mhz"],
         memory_clock_max_mhz=device.memory_clock_max_mhz,
@@ -164,4 +184,5 @@ def _summarize_device(state: _Device) -> GpuSummary:
         # the last action other than "none" in the window, else the last one reported
         recovery_action=state.real_action if state.real_action is not None else state.action,
         unsupported=list(device.unsupported),
+        faults=faults,
     )

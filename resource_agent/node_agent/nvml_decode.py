@@ -1,6 +1,9 @@
-"""Pure decoding of NVML values: clock event reasons, violation policies, recovery actions, field values."""
+"""Pure decoding of NVML and host values: clock event reasons, violation policies, recovery actions,
+field values, PCI bus ids and classes, process start times."""
 
 from __future__ import annotations
+
+import contextlib
 
 import pynvml
 
@@ -56,6 +59,20 @@ VIOLATION_POLICIES = {
     "total_base_clocks": pynvml.NVML_PERF_POLICY_TOTAL_BASE_CLOCKS,
 }
 
+# The same counters as nvmlDeviceGetFieldValues fields, which pynvml 13.615 names as the replacement of the
+# deprecated nvmlDeviceGetViolationStatus ("Use nvmlDEviceGetFieldValues instead to query this data").
+VIOLATION_FIELDS = {
+    "power": pynvml.NVML_FI_DEV_PERF_POLICY_POWER,
+    "thermal": pynvml.NVML_FI_DEV_PERF_POLICY_THERMAL,
+    "sync_boost": pynvml.NVML_FI_DEV_PERF_POLICY_SYNC_BOOST,
+    "board_limit": pynvml.NVML_FI_DEV_PERF_POLICY_BOARD_LIMIT,
+    "low_utilization": pynvml.NVML_FI_DEV_PERF_POLICY_LOW_UTILIZATION,
+    "reliability": pynvml.NVML_FI_DEV_PERF_POLICY_RELIABILITY,
+    "total_app_clocks": pynvml.NVML_FI_DEV_PERF_POLICY_TOTAL_APP_CLOCKS,
+    "total_base_clocks": pynvml.NVML_FI_DEV_PERF_POLICY_TOTAL_BASE_CLOCKS,
+}
+assert VIOLATION_FIELDS.keys() == VIOLATION_POLICIES.keys()
+
 RECOVERY_ACTIONS = {
     pynvml.NVML_GPU_RECOVERY_ACTION_NONE: "none",
     pynvml.NVML_GPU_RECOVERY_ACTION_GPU_RESET: "gpu_reset",
@@ -95,3 +112,37 @@ def cuda_version(code: int) -> str:
 
 def text(value: str | bytes) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+# --- PCI ---------------------------------------------------------------------------
+
+NVIDIA_VENDOR = 0x10DE
+GPU_PCI_CLASSES = (0x0300, 0x0302)  # display VGA, 3D controller (NVSwitch is a bridge, 0x0680: not a GPU)
+NVIDIA_DRIVER = "nvidia"
+PCI_ONLY_ERROR = "listed on the PCI bus, not by NVML"
+
+
+def is_nvidia_gpu(vendor: str, pci_class: str, driver: str | None) -> bool:
+    """An NVIDIA GPU from sysfs `vendor` and `class` ("0x10de", "0x030200"), bound to the nvidia driver or to none.
+
+    A GPU bound to another driver (vfio-pci for passthrough to a VM) is not NVML's to see; an unbound
+    one is, since that is what a GPU the driver failed to initialise looks like."""
+    try:
+        return int(vendor, 16) == NVIDIA_VENDOR and int(pci_class, 16) >> 8 in GPU_PCI_CLASSES and driver in (None, NVIDIA_DRIVER)
+    except ValueError:
+        return False
+
+
+def normalise_bus_id(bus_id: str) -> str:
+    """NVML's "00000000:3B:00.0" and sysfs's "0000:3b:00.0" -> "0000:3b:00.0" (4-digit domain, lower case)."""
+    parts = bus_id.strip().lower().split(":")
+    if len(parts) == 3:
+        with contextlib.suppress(ValueError):  # not hex: leave the domain as it is
+            parts[0] = f"{int(parts[0], 16):04x}"
+    return ":".join(parts)
+
+
+def process_started_at(stat_text: str, boot_time: float, ticks_per_second: int) -> float:
+    """Unix seconds a process started, from its /proc/<pid>/stat (field 22, starttime, clock ticks since boot)."""
+    fields = stat_text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
+    return boot_time + int(fields[19]) / ticks_per_second  # fields[0] is field 3 (state)

@@ -46,6 +46,7 @@ from resource_agent.api.summary import (
     PressureSummary,
     Window,
 )
+from resource_agent.node_agent.faults import FaultTracker
 from resource_agent.node_agent.gpu_summary import GpuReducer
 from resource_agent.node_agent.lmcache_summary import LMCacheReducer
 from resource_agent.node_agent.stats import increase, ratio_percent, stat
@@ -58,18 +59,27 @@ class SummaryError(ValueError):
 
 
 class SampleWindow:
-    """A thread-safe ring buffer of the most recent samples."""
+    """A thread-safe ring buffer of the most recent samples, and the standing faults of every sample appended.
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+    The fault tracker outlives the window: a fault stays in the summary until it is fixed."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, faults: FaultTracker | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"window capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         self._samples: deque[Sample] = deque(maxlen=capacity)
+        self._faults = faults if faults is not None else FaultTracker()
         self._lock = threading.Lock()
 
     def append(self, sample: Sample) -> None:
         with self._lock:
             self._samples.append(sample)
+            self._faults.add(sample)
+
+    def faults(self) -> FaultTracker:
+        """A snapshot of the fault tracker."""
+        with self._lock:
+            return self._faults.snapshot()
 
     def __len__(self) -> int:
         return len(self._samples)
@@ -79,12 +89,17 @@ class SampleWindow:
         with self._lock:
             return list(self._samples)
 
+    def _snapshot(self) -> tuple[list[Sample], FaultTracker]:
+        with self._lock:
+            return list(self._samples), self._faults.snapshot()
+
     def latest(self) -> Sample | None:
         with self._lock:
             return self._samples[-1] if self._samples else None
 
     def summary(self, node_name: str, agent_version: str | None = None) -> NodeSummary:
-        return summarize(self.samples(), node_name, agent_version)
+        samples, faults = self._snapshot()
+        return summarize(samples, node_name, agent_version, faults=faults)
 
 
 @contextmanager
@@ -104,10 +119,12 @@ def collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def summarize(samples: Iterable[Sample], node_name: str, agent_version: str | None = None) -> NodeSummary:
-    """Reduce a run of samples (oldest first) to the node's window summary: a `WindowReducer` fed them all."""
+def summarize(samples: Iterable[Sample], node_name: str, agent_version: str | None = None, *, faults: FaultTracker | None = None) -> NodeSummary:
+    """Reduce a run of samples (oldest first) to the node's window summary: a `WindowReducer` fed them all.
+
+    `faults`: a tracker already fed these samples (and those before them); by default one fed the run."""
     with collection_paused():
-        reducer = WindowReducer()
+        reducer = WindowReducer(faults)
         for sample in samples:
             reducer.add(sample)
         return reducer.summary(node_name, agent_version)
@@ -124,9 +141,11 @@ class WindowReducer:
     recording can be summarised as it is parsed in the memory of its columns.
     `summary` reduces the columns (it can be called again after more `add`s);
     `summarize` is this reducer fed a whole run, so there is one code path.
+    Standing faults come from a `FaultTracker`: its own, fed by `add`, or one
+    the caller feeds (the agent's, which outlives the window).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, faults: FaultTracker | None = None) -> None:
         self.samples = 0
         self._start = self._end = 0.0
         self._system: SystemSample | None = None  # the last one
@@ -136,6 +155,8 @@ class WindowReducer:
         self._pressure: dict[tuple[str, str], list[tuple]] | None = None  # None until a sample has PSI
         self._gpus = GpuReducer()
         self._lmcache = LMCacheReducer()
+        self._feed_faults = faults is None
+        self.faults = faults if faults is not None else FaultTracker()
 
     @property
     def hostname(self) -> str | None:
@@ -161,6 +182,8 @@ class WindowReducer:
             self._gpus.add(sample.gpu)
         if sample.lmcache is not None:
             self._lmcache.add(sample.lmcache)
+        if self._feed_faults:
+            self.faults.add(sample)
 
     def summary(self, node_name: str, agent_version: str | None = None) -> NodeSummary:
         """The summary of the samples added so far."""
@@ -185,7 +208,9 @@ class WindowReducer:
                 gpu=GpuSection(
                     available=self._gpu is not None,
                     reason=_unavailable_reason(statuses.get("gpu"), "gpu"),
-                    devices=self._gpus.summaries(),
+                    devices=self._gpus.summaries(self.faults.faults),
+                    lost=self.faults.lost(),
+                    expected_count=self.faults.expected_count,
                 ),
                 lmcache=LMCacheSection(instances=self._lmcache.instances()),
                 collectors=list(self._collectors),

@@ -238,11 +238,12 @@ def test_chart_configs_load_in_the_operators_own_settings(
 
 
 def test_agent_config_loads_in_the_agents_own_parser(helm: Path, tmp_path: Path) -> None:
-    options = pytest.importorskip("resource_agent.node_agent.options")
+    from resource_agent.node_agent.settings import AgentConfig
+
     docs = documents(template(helm, {"agent.config": {"window": "10m", "collectors": {"pressure": False}}}))
     path = tmp_path / "agent.yaml"
     path.write_text(one(docs, "ConfigMap", AGENT)["data"]["agent.yaml"])
-    config = options.load_config(path)
+    config = AgentConfig.load(path)
     assert config.window == 600.0 and config.collectors == {"pressure": False}
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ctypes
+from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import pynvml
 import pytest
+
+PERF_POLICY_FIELDS = range(pynvml.NVML_FI_DEV_PERF_POLICY_POWER, pynvml.NVML_FI_DEV_PERF_POLICY_TOTAL_BASE_CLOCKS + 1)
 
 
 @dataclass
@@ -21,9 +24,15 @@ class FakeGpu:
     power_violation_ns: int = 2_500_000_000
     processes: list[tuple[int, int | None]] = field(default_factory=list)
     recovery_action: int = pynvml.NVML_GPU_RECOVERY_ACTION_NONE
-    unsupported: set[str] = field(default_factory=set)  # pynvml function names raising NotSupported
+    unsupported: set[str] = field(default_factory=set)  # pynvml function names (or "uncorrected_aggregate", "retired_double_bit") raising NotSupported
     missing: set[str] = field(default_factory=set)  # raising FunctionNotFound (old driver)
     lost: bool = False
+    errors: dict[str, type[pynvml.NVMLError]] = field(default_factory=dict)  # pynvml function name -> error it raises
+    ecc_uncorrected_volatile: int = 0
+    remapped_pending: int = 1
+    remapped_failure: int = 0
+    sm_utilization: int = 87
+    sm_clock: int = 1755
 
 
 class FakeNvml:
@@ -35,8 +44,9 @@ class FakeNvml:
         self.initialised = False
         self.init_calls = 0
         self.shutdowns = 0
-        self.events: list[tuple[int, int]] = []  # (gpu index, xid) waiting in the event set
+        self.events: list[tuple[int, int] | type[pynvml.NVMLError]] = []  # (gpu index, xid) or an error, waiting in the event set
         self.registered: list[int] = []
+        self.calls: Counter[str] = Counter()  # pynvml function name -> calls that reached a device
         for name in dir(self):
             if name.startswith("nvml"):
                 monkeypatch.setattr(pynvml, name, getattr(self, name))
@@ -47,6 +57,7 @@ class FakeNvml:
         return pynvml.NVMLError(code)  # NVMLError maps the code onto its subclass, as the real binding does
 
     def _gpu(self, handle: Any, function: str) -> FakeGpu:
+        self.calls[function] += 1
         if not self.initialised:
             raise self.error(pynvml.NVMLError_Uninitialized)
         gpu = self.gpus[handle]
@@ -56,6 +67,8 @@ class FakeNvml:
             raise self.error(pynvml.NVMLError_NotSupported)
         if function in gpu.missing:
             raise self.error(pynvml.NVMLError_FunctionNotFound)
+        if function in gpu.errors:
+            raise self.error(gpu.errors[function])
         return gpu
 
     # --- system --------------------------------------------------------------------
@@ -81,6 +94,9 @@ class FakeNvml:
         return len(self.gpus)
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        error = self.gpus[index].errors.get("nvmlDeviceGetHandleByIndex")
+        if error is not None:
+            raise self.error(error)
         return index
 
     # --- events --------------------------------------------------------------------
@@ -100,7 +116,10 @@ class FakeNvml:
         assert timeout_ms == 0, "the collector must never block on events"
         if not self.events:
             raise self.error(pynvml.NVMLError_Timeout)
-        index, xid = self.events.pop(0)
+        event = self.events.pop(0)
+        if not isinstance(event, tuple):
+            raise self.error(event)
+        index, xid = event
         return SimpleNamespace(device=index, eventType=pynvml.nvmlEventTypeXidCriticalError, eventData=xid)
 
     # --- device --------------------------------------------------------------------
@@ -122,8 +141,8 @@ class FakeNvml:
         return [pynvml.NVML_DEVICE_MIG_DISABLE, pynvml.NVML_DEVICE_MIG_DISABLE]
 
     def nvmlDeviceGetUtilizationRates(self, handle: int) -> Any:
-        self._gpu(handle, "nvmlDeviceGetUtilizationRates")
-        return SimpleNamespace(gpu=87, memory=41)
+        gpu = self._gpu(handle, "nvmlDeviceGetUtilizationRates")
+        return SimpleNamespace(gpu=gpu.sm_utilization, memory=41)
 
     def nvmlDeviceGetMemoryInfo(self, handle: int, version: int | None = None) -> Any:
         gpu = self._gpu(handle, "nvmlDeviceGetMemoryInfo_v2" if version else "nvmlDeviceGetMemoryInfo")
@@ -132,6 +151,10 @@ class FakeNvml:
         if version:
             memory.reserved = 512 * 2**20
         return memory
+
+    def nvmlDeviceGetTemperatureV(self, handle: int, sensor: int, version: int = pynvml.nvmlTemperature_v1) -> int:
+        self._gpu(handle, "nvmlDeviceGetTemperatureV")
+        return 71
 
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         self._gpu(handle, "nvmlDeviceGetTemperature")
@@ -149,9 +172,17 @@ class FakeNvml:
         self._gpu(handle, "nvmlDeviceGetEnforcedPowerLimit")
         return 700_000
 
+    def nvmlDeviceGetPowerManagementDefaultLimit(self, handle: int) -> int:
+        self._gpu(handle, "nvmlDeviceGetPowerManagementDefaultLimit")
+        return 700_000
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: int) -> list[int]:
+        self._gpu(handle, "nvmlDeviceGetPowerManagementLimitConstraints")
+        return [200_000, 700_000]
+
     def nvmlDeviceGetClockInfo(self, handle: int, kind: int) -> int:
-        self._gpu(handle, "nvmlDeviceGetClockInfo")
-        return {pynvml.NVML_CLOCK_SM: 1755, pynvml.NVML_CLOCK_MEM: 2619}[kind]
+        gpu = self._gpu(handle, "nvmlDeviceGetClockInfo")
+        return {pynvml.NVML_CLOCK_SM: gpu.sm_clock, pynvml.NVML_CLOCK_MEM: 2619}[kind]
 
     def nvmlDeviceGetMaxClockInfo(self, handle: int, kind: int) -> int:
         self._gpu(handle, "nvmlDeviceGetMaxClockInfo")
@@ -173,11 +204,18 @@ class FakeNvml:
         return status
 
     def nvmlDeviceGetTotalEccErrors(self, handle: int, kind: int, counter: int) -> int:
-        self._gpu(handle, "nvmlDeviceGetTotalEccErrors")
-        return 3 if kind == pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED else 0
+        gpu = self._gpu(handle, "nvmlDeviceGetTotalEccErrors")
+        name = ("corrected" if kind == pynvml.NVML_MEMORY_ERROR_TYPE_CORRECTED else "uncorrected") + (
+            "_volatile" if counter == pynvml.NVML_VOLATILE_ECC else "_aggregate"
+        )
+        if name in gpu.unsupported:  # one counter unsupported, e.g. "uncorrected_aggregate"
+            raise self.error(pynvml.NVMLError_NotSupported)
+        return {"corrected_volatile": 3, "uncorrected_volatile": gpu.ecc_uncorrected_volatile}.get(name, 0)
 
     def nvmlDeviceGetRetiredPages(self, handle: int, cause: int) -> list[int]:
-        self._gpu(handle, "nvmlDeviceGetRetiredPages")
+        gpu = self._gpu(handle, "nvmlDeviceGetRetiredPages")
+        if cause == pynvml.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR and "retired_double_bit" in gpu.unsupported:
+            raise self.error(pynvml.NVMLError_NotSupported)
         return [0x1000, 0x2000] if cause == pynvml.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS else []
 
     def nvmlDeviceGetRetiredPagesPendingStatus(self, handle: int) -> int:
@@ -185,8 +223,8 @@ class FakeNvml:
         return 0
 
     def nvmlDeviceGetRemappedRows(self, handle: int) -> tuple[int, int, int, int]:
-        self._gpu(handle, "nvmlDeviceGetRemappedRows")
-        return (2, 0, 1, 0)
+        gpu = self._gpu(handle, "nvmlDeviceGetRemappedRows")
+        return (2, 0, gpu.remapped_pending, gpu.remapped_failure)
 
     def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: int) -> int:
         self._gpu(handle, "nvmlDeviceGetCurrPcieLinkGeneration")
@@ -216,8 +254,12 @@ class FakeNvml:
         self._gpu(handle, "nvmlDeviceGetPerformanceState")
         return 0
 
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[Any]:
-        gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses")
+    def nvmlDeviceGetComputeRunningProcesses_v3(self, handle: int) -> list[Any]:
+        gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses_v3")
+        return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in gpu.processes]
+
+    def nvmlDeviceGetComputeRunningProcesses_v2(self, handle: int) -> list[Any]:
+        gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses_v2")
         return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in gpu.processes]
 
     def nvmlDeviceGetFieldValues(self, handle: int, field_ids: list[int]) -> Any:
@@ -225,7 +267,15 @@ class FakeNvml:
         values = (pynvml.c_nvmlFieldValue_t * len(field_ids))()
         for slot, field_id in zip(values, field_ids, strict=True):
             slot.fieldId = field_id
-            slot.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
             slot.nvmlReturn = pynvml.NVML_SUCCESS
-            slot.value.uiVal = ctypes.c_uint(gpu.recovery_action).value
+            if field_id == pynvml.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION:
+                slot.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_INT
+                slot.value.uiVal = ctypes.c_uint(gpu.recovery_action).value
+            elif field_id == pynvml.NVML_FI_DEV_PERF_POLICY_RELIABILITY:
+                slot.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
+            elif field_id in PERF_POLICY_FIELDS:
+                slot.valueType = pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+                slot.value.ullVal = gpu.power_violation_ns if field_id == pynvml.NVML_FI_DEV_PERF_POLICY_POWER else 0
+            else:
+                slot.nvmlReturn = pynvml.NVML_ERROR_NOT_SUPPORTED
         return values

@@ -85,3 +85,21 @@ def test_xid_triggers_an_early_report_and_slow_listener_does_not_delay_sampling(
     assert scripted.step > steps_before + 2
     agent.stop()
     assert seen[0].gpu.devices[0].xid_counts == {"79": 1}
+
+
+def test_state_file_keeps_fatal_xids_across_an_agent_restart(scripted: Scripted, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    state = Path(tmp_path) / "faults.json"
+    only = {name: name == "scripted" for name in REGISTRY}
+    settings = AgentSettings(node_name="n", interval_seconds=0.05, window_seconds=1.0, state_file=state)
+    first = Agent(Sampler(CollectorContext(), only), settings)
+    scripted.xid_next.set()
+    first.sample_once()
+    assert first.report() is not None and state.exists()
+    first.sampler.close()
+    second = Agent(Sampler(CollectorContext(), only), settings)  # a restart on the same boot ("b007")
+    summary = second.summary() if second.sample_once() else None
+    assert summary is not None and [fault.xid for fault in summary.gpu.devices[0].faults] == [79]
+    state.write_text("{not json")
+    assert Agent(Sampler(CollectorContext(), only), settings).window.faults().faults("GPU-0000") == []  # a bad file starts afresh

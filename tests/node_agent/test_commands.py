@@ -156,10 +156,16 @@ def test_every_exported_metric_is_documented() -> None:
         2, remote_get_failures_total=3.0, remote_put_failures_total=1.0, remote_ping_errors_total=0.0,
         remote_ping_successes_total=9.0, blocking_timeout_seconds=10.0, worker_ranks=2,
     )])
+    from resource_agent.api.samples import LostGpu
+
+    assert full.gpu is not None
+    full.gpu.pci_gpu_count, full.gpu.lost = 2, [LostGpu(pci_bus_id="0000:0b:00.0", error="listed on the PCI bus, not by NVML")]
+    full.gpu.devices[0] = full.gpu.devices[0].model_copy(update={"power_default_limit_watts": 700.0, "power_limit_min_watts": 200.0, "power_limit_max_watts": 700.0})
     exporter.observe(full)
     exposed = {line.split("{")[0].split(" ")[0] for line in generate_latest(registry).decode().splitlines()
                if line.startswith("resource_agent_")}
     assert "resource_agent_lmcache_remote_get_failures_total" in exposed
+    assert {"resource_agent_gpu_lost", "resource_agent_gpu_pci_devices", "resource_agent_gpu_power_limit_max_watts"} <= exposed
     documented = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
     missing = sorted(name for name in exposed if f"`{name}`" not in documented)
     assert not missing, f"exported but not in docs/metrics.md: {missing}"

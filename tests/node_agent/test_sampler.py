@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from resource_agent.api.samples import CollectorState, Sample
-from resource_agent.node_agent import sampler as sampler_module
-from resource_agent.node_agent.collectors.base import REGISTRY, Collector, CollectorContext, CollectorUnavailable, Registration
 from resource_agent.cli.options import collector_options
 from resource_agent.config.durations import parse_duration
-from resource_agent.node_agent.settings import AgentConfig
+from resource_agent.node_agent import sampler as sampler_module
+from resource_agent.node_agent.collectors.base import REGISTRY, Collector, CollectorContext, CollectorUnavailable, Registration
 from resource_agent.node_agent.sampler import Sampler, resolve_enabled
+from resource_agent.node_agent.settings import AgentConfig
 
 
 class Crashing(Collector):

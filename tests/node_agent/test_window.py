@@ -374,3 +374,25 @@ def test_reducer_keeps_columns_not_samples() -> None:
     tracemalloc.stop()
     assert len(kept) == 300
     assert held - before < list_size / 3, (held - before, list_size)
+
+
+def test_busy_sm_clock_and_power_limits_in_the_gpu_summary() -> None:
+    from resource_agent.node_agent.gpu_summary import BUSY_SM_UTILIZATION_PERCENT
+
+    def run(rows: list[tuple[float, float]]) -> list:
+        samples = []
+        for step, (utilization, clock) in enumerate(rows):
+            one = sample(step)
+            device = one.gpu.devices[0]  # type: ignore[union-attr]
+            one.gpu.devices[0] = device.model_copy(  # type: ignore[union-attr]
+                update={"sm_utilization_percent": utilization, "sm_clock_mhz": clock, "power_default_limit_watts": 700.0, "power_limit_max_watts": 750.0}
+            )
+            samples.append(one)
+        return summarize(samples, "n").gpu.devices
+
+    (gpu,) = run([(90.0, 1500.0), (BUSY_SM_UTILIZATION_PERCENT, 1700.0), (5.0, 345.0), (99.0, 1980.0)])
+    assert gpu.sm_clock_busy_mhz is not None and (gpu.sm_clock_busy_mhz.min, gpu.sm_clock_busy_mhz.max) == (1500.0, 1980.0)
+    assert gpu.sm_clock_busy_mhz.mean == (1500.0 + 1700.0 + 1980.0) / 3 and gpu.sm_clock_mhz.min == 345.0  # type: ignore[union-attr]
+    assert (gpu.power_default_limit_watts, gpu.power_limit_max_watts) == (700.0, 750.0)
+    (idle,) = run([(0.0, 345.0), (10.0, 400.0)])
+    assert idle.sm_clock_busy_mhz is None

@@ -47,6 +47,10 @@ class Collector(ABC):
     def close(self) -> None:  # noqa: B027  (optional hook: most collectors hold nothing to release)
         """Release resources (NVML handles, HTTP clients)."""
 
+    def status_reason(self) -> str | None:
+        """A note on the last successful update (e.g. functions the driver lacks), or None."""
+        return None
+
 
 CollectorFactory = Callable[[CollectorContext], Collector]
 
@@ -83,7 +87,7 @@ def run_collectors(collectors: Iterable[Collector], timestamp: float | None = No
         except Exception as exc:  # a crash in one collector must not stop the others
             state, reason = CollectorState.FAILED, f"{type(exc).__name__}: {exc}"
         else:
-            state, reason = CollectorState.OK, None
+            state, reason = CollectorState.OK, collector.status_reason()
         sample.collectors.append(
             CollectorStatus(
                 name=collector.name,
