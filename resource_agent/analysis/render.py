@@ -177,10 +177,15 @@ def _caches(summary: NodeSummary) -> Table | None:
 
 def _scores(analysis: Analysis) -> Table:
     table = Table(title="Scores (0-100)", title_justify="left")
-    names = [*analysis.scores.efficiency, "health"]
-    for name in names:
-        table.add_column(name if name == "health" else f"{name} efficiency", justify="right")
-    table.add_row(*[f"{value:.0f}" for value in [*analysis.scores.efficiency.values(), analysis.scores.health]])
+    scores = analysis.scores
+    columns = [
+        *((f"{name} efficiency", value) for name, value in scores.efficiency.items()),
+        *((f"{name} saturation", value) for name, value in scores.saturation.items()),
+        ("health", scores.health),
+    ]
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    table.add_row(*[f"{value:.0f}" for _, value in columns])
     return table
 
 

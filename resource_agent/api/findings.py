@@ -214,9 +214,10 @@ def recommendation_name(node: str, rule: str, target_key: str) -> str:
 
 
 class Scores(ApiModel):
-    """Per-resource efficiency and overall node health, each 0-100 (see docs/scores.md)."""
+    """Per-resource efficiency and saturation and overall node health, each 0-100 (see docs/scores.md)."""
 
-    efficiency: dict[str, float] = Field(default_factory=dict)  # "gpu", "cpu", "memory", "cache"
+    efficiency: dict[str, float] = Field(default_factory=dict)  # "gpu", "cpu", "memory", "cache": high = well used
+    saturation: dict[str, float] = Field(default_factory=dict)  # "cpu", "memory": high = work waits for it
     health: float
 
 
