@@ -179,3 +179,26 @@ def score(summary: NodeSummary, findings: Iterable[Finding]) -> Scores:
         saturation=saturation(summary),
         health=health_score(health_inputs(findings), faulty, failed),
     )
+
+
+def unexplained_health(summary: NodeSummary, findings: Iterable[Finding]) -> float:
+    """Health counting only what the node's own findings do not explain: faulty or lost GPUs
+    no hardware finding is about (a disabled rule, no rule for it) and failed collectors.
+    Everything a finding explains already has its own recommendation."""
+    hardware = [f.target for f in findings if f.category is Category.HARDWARE]
+    uuids = {t.gpu_uuid for t in hardware if t.gpu_uuid}
+    indexes = {t.gpu_index for t in hardware if t.gpu_index is not None}
+
+    def explained(uuid: str | None, index: int | None) -> bool:
+        return (uuid is not None and uuid in uuids) or (index is not None and index in indexes)
+
+    present = {gpu.uuid for gpu in summary.gpu.devices}
+    faulty = sum(1 for gpu in summary.gpu.devices if is_faulty(gpu) and not explained(gpu.uuid, gpu.index))
+    lost = sum(1 for gpu in summary.gpu.lost if not explained(gpu.uuid, gpu.index))
+    missing = max((summary.gpu.expected_count or 0) - len(summary.gpu.devices) - len(summary.gpu.lost), 0)
+    if any(t.gpu_uuid not in present for t in hardware if t.gpu_uuid) or any(
+        t.gpu_index is not None and not t.gpu_uuid and t.gpu_index not in {g.index for g in summary.gpu.devices} for t in hardware
+    ):
+        missing = 0  # a finding is about a GPU NVML does not see
+    failed = sum(1 for status in summary.collectors if status.state == "failed")
+    return health_score([], faulty + lost + missing, failed)
