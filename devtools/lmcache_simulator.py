@@ -130,6 +130,8 @@ class SimulatedInstance:
         self.requests: list[tuple[str, int, str]] = []  # (method, port, path), in order
         self._get_failures: dict[int, float] = {}  # per port, integrated over time (the rate depends on the config)
         self._ticked: dict[int, float] = {}  # elapsed seconds up to which _get_failures is integrated
+        self._gets: dict[int, float] = {}  # remote blocking gets per port, integrated like _get_failures
+        self._get_ms: dict[int, float] = {}  # their total time (ms): a failed get waits the whole timeout
         base = {name: default for name, (default, _) in CONFIG_DEFINITIONS.items()}
         base.update({"internal_api_server_enabled": True, "internal_api_server_host": host, "internal_api_server_port_start": port})
         base.update(conf or {})
@@ -153,8 +155,14 @@ class SimulatedInstance:
         """Integrate the failed remote gets of `port` up to now with its current blocking_timeout_secs (hold the lock)."""
         now, since = self._elapsed(port), self._ticked.get(port, 0.0)
         p = self.profile
-        if p.slow_gets_per_second and float(self.configs[port]["blocking_timeout_secs"]) < p.slow_get_seconds:
-            self._get_failures[port] = self._get_failures.get(port, 0.0) + p.slow_gets_per_second * max(now - since, 0.0)
+        timeout = float(self.configs[port]["blocking_timeout_secs"])
+        gets = p.slow_gets_per_second * max(now - since, 0.0)
+        if gets:
+            self._gets[port] = self._gets.get(port, 0.0) + gets
+            # remote_time_to_get_sync is observed for failed gets too (LMCache's RemoteBackend.get_blocking)
+            self._get_ms[port] = self._get_ms.get(port, 0.0) + gets * min(p.slow_get_seconds, timeout) * 1000
+        if gets and timeout < p.slow_get_seconds:
+            self._get_failures[port] = self._get_failures.get(port, 0.0) + gets
         self._ticked[port] = now
         return self._get_failures.get(port, 0.0)
 
@@ -178,9 +186,11 @@ class SimulatedInstance:
         ping_errors = p.remote_errors_per_second * t
         with self.lock:
             get_failures = self._tick(port)
+            gets, get_ms = self._gets.get(port, 0.0), self._get_ms.get(port, 0.0)
+        # vLLM's v1 adapter retrieves only the tokens the lookup found: requested == lookup hits, all load
         return {
             "num_retrieve_requests_total": requests, "num_store_requests_total": requests,
-            "num_requested_tokens_total": tokens, "num_hit_tokens_total": tokens * p.hit_ratio,
+            "num_requested_tokens_total": tokens * p.hit_ratio, "num_hit_tokens_total": tokens * p.hit_ratio,
             "num_stored_tokens_total": tokens * (1 - p.hit_ratio),
             "local_cpu_evict_count_total": p.evictions_per_second * t / 8,
             "local_cpu_evict_keys_count_total": p.evictions_per_second * t,
@@ -190,6 +200,7 @@ class SimulatedInstance:
             "_requests": requests, "remote_ping_errors_total": ping_errors, "remote_ping_successes_total": t / 10,
             "remote_ping_latency": 1.2, "lmcache_is_healthy": 1.0, "put_failed_count": 0.0,
             "get_blocking_failed_count": get_failures,
+            "_remote_gets": gets, "_remote_get_ms": get_ms,
         }
 
     def exposition(self, port: int) -> bytes:
@@ -197,6 +208,10 @@ class SimulatedInstance:
         values = self.values(port)
         worker_id = "0" if port == self.ports[0] else str(self.ports.index(port) - 1)
         families = [self._family(family, values, worker_id) for family in self.templates[port]]
+        labels = next((dict(x.labels) for f in families for x in f.samples if "worker_id" in x.labels), None)
+        if port != self.ports[0] and labels is not None and values.get("_remote_gets"):
+            families = [f for f in families if f.name != "lmcache:remote_time_to_get_sync"]
+            families.append(_get_sync_family(labels, values["_remote_gets"], values["_remote_get_ms"]))
         registry = CollectorRegistry()
         registry.register(_Fixed(families))
         return generate_latest(registry)
@@ -279,6 +294,7 @@ class SimulatedInstance:
         with self.lock:
             self.reset_at[port] = self.clock()
             self._get_failures[port] = 0.0
+            self._gets[port] = self._get_ms[port] = 0.0
             self._ticked[port] = 0.0
 
     def start(self) -> SimulatedInstance:
@@ -309,6 +325,18 @@ class _Fixed:
 
     def collect(self) -> list[Metric]:
         return self.families
+
+
+def _get_sync_family(labels: dict[str, str], count: float, total_ms: float) -> Metric:
+    """lmcache:remote_time_to_get_sync (ms, LMCache's buckets) with `count` gets of `total_ms` in all."""
+    family = Metric("lmcache:remote_time_to_get_sync", "Time to get from remote backends synchronously(ms)", "histogram")
+    each = total_ms / count
+    for bound in (1, 5, 10, 20, 40, 60, 80, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000, float("inf")):
+        le = "+Inf" if bound == float("inf") else f"{float(bound)}"
+        family.add_sample("lmcache:remote_time_to_get_sync_bucket", {**labels, "le": le}, count if each <= bound else 0.0)
+    family.add_sample("lmcache:remote_time_to_get_sync_count", labels, count)
+    family.add_sample("lmcache:remote_time_to_get_sync_sum", labels, total_ms)
+    return family
 
 
 def _handler(sim: SimulatedInstance, port: int) -> type[BaseHTTPRequestHandler]:

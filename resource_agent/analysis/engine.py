@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resource_agent.analysis.catalog import RULES
+from resource_agent.analysis.correlate import correlate
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rule import Rule
 from resource_agent.analysis.scores import score
@@ -37,7 +38,8 @@ def rank(findings: list[Finding]) -> list[Finding]:
 
 
 def analyze(summary: NodeSummary, policy: Policy | None = None) -> Analysis:
-    """Run every enabled rule over `summary`; return ranked findings and the node's scores."""
+    """Run every enabled rule over `summary`; return the ranked findings, those sharing a root
+    cause correlated into one, and the node's scores."""
     policy = policy or DEFAULT_POLICY
     sustained = window_is_sustained(summary, policy)
     findings: list[Finding] = []
@@ -45,5 +47,11 @@ def analyze(summary: NodeSummary, policy: Policy | None = None) -> Analysis:
         if not policy.is_enabled(rule_id) or (rule.sustained and not sustained):
             continue
         findings.extend(run_rule(rule, summary, policy))
-    ranked = rank(findings)
-    return Analysis(node_name=summary.node_name, findings=ranked, scores=score(summary, ranked))
+    # scores judge every symptom; people get one finding per root cause (analysis.correlate)
+    scores = score(summary, findings)
+    return Analysis(node_name=summary.node_name, findings=rank(correlate(findings, rule_weight)), scores=scores)
+
+
+def rule_weight(rule_id: str) -> int:
+    rule = RULES.get(rule_id)
+    return rule.weight if rule else 0

@@ -66,6 +66,48 @@ class ActionType(StrEnum):
     CHECK_LMCACHE_BACKEND = "check-lmcache-backend"
 
 
+# How disruptive, and so how strong, each action is: strongest first. When findings that
+# share a root cause are correlated into one, its action is the strongest of theirs
+# (analysis.correlate). Every action type is listed exactly once (a test checks it).
+ACTION_STRENGTH_ORDER: tuple[ActionType, ...] = (
+    # take the node out of service
+    ActionType.DRAIN_AND_REBOOT_NODE,
+    ActionType.DRAIN_NODE,
+    # take one GPU out of service
+    ActionType.RUN_ECC_WORKFLOW,  # a GPU reset to remap rows, an RMA when that fails
+    ActionType.RESET_GPU,
+    # physical checks (hands on the machine)
+    ActionType.CHECK_PCIE_LINK,
+    ActionType.CHECK_NVLINK,
+    ActionType.CHECK_COOLING,
+    # move or restart the application
+    ActionType.MIGRATE_WORKLOAD,
+    ActionType.RESTART_WORKLOAD,
+    # change capacity, placement or settings
+    ActionType.ADD_CPU_CAPACITY,
+    ActionType.ADD_MEMORY_CAPACITY,
+    ActionType.FREE_DISK_SPACE,
+    ActionType.REDUCE_DISK_IO,
+    ActionType.CHECK_NETWORK,
+    ActionType.CHECK_LMCACHE_BACKEND,
+    ActionType.REVIEW_POWER_LIMIT,
+    ActionType.RESET_APPLICATION_CLOCKS,
+    ActionType.REDUCE_GPU_MEMORY_USAGE,
+    ActionType.RECLAIM_GPU_MEMORY,
+    ActionType.REBALANCE_GPU_WORKLOADS,
+    ActionType.CONSOLIDATE_GPU_WORKLOADS,
+    ActionType.SET_LMCACHE_CONFIG,
+    ActionType.DISABLE_LMCACHE,
+    # look into it
+    ActionType.INVESTIGATE,
+)
+
+
+def action_strength(kind: ActionType) -> int:
+    """Higher is stronger (more disruptive); see ACTION_STRENGTH_ORDER."""
+    return len(ACTION_STRENGTH_ORDER) - ACTION_STRENGTH_ORDER.index(kind)
+
+
 ParamValue = str | int | float | bool
 
 
@@ -184,6 +226,16 @@ class Sensitive(ApiModel):
     masked: str
 
 
+class CorrelatedFinding(ApiModel):
+    """A finding folded into another one because they share a root cause (analysis.correlate)."""
+
+    rule: str = Field(min_length=1, max_length=128)
+    severity: Severity
+    summary: str = Field(max_length=1024)
+    action: ActionType  # what it alone would have recommended
+    evidence: list[Evidence] = Field(default_factory=list, max_length=16)
+
+
 class Finding(ApiModel):
     rule: str
     category: Category
@@ -195,6 +247,13 @@ class Finding(ApiModel):
     action: Action
     expected_impact: str
     sensitive: list[Sensitive] = Field(default_factory=list)
+    # the other findings on the same target with the same root cause; this finding carries
+    # the strongest action of them all
+    correlated: list[CorrelatedFinding] = Field(default_factory=list, max_length=16)
+
+    def rules(self) -> list[str]:
+        """This finding's rule and those folded into it."""
+        return [self.rule, *(item.rule for item in self.correlated)]
 
     def identity(self) -> tuple[str, str, str]:
         return (self.node_name, self.rule, self.target.key())
@@ -214,9 +273,10 @@ def recommendation_name(node: str, rule: str, target_key: str) -> str:
 
 
 class Scores(ApiModel):
-    """Per-resource efficiency and overall node health, each 0-100 (see docs/scores.md)."""
+    """Per-resource efficiency and saturation and overall node health, each 0-100 (see docs/scores.md)."""
 
-    efficiency: dict[str, float] = Field(default_factory=dict)  # "gpu", "cpu", "memory", "cache"
+    efficiency: dict[str, float] = Field(default_factory=dict)  # "gpu", "cpu", "memory", "cache": high = well used
+    saturation: dict[str, float] = Field(default_factory=dict)  # "cpu", "memory": high = work waits for it
     health: float
 
 

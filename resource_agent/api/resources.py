@@ -11,7 +11,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from resource_agent.api.base import ApiModel
-from resource_agent.api.findings import Action, Category, Evidence, Finding, Severity, Target
+from resource_agent.api.findings import Action, Category, CorrelatedFinding, Evidence, Finding, Severity, Target
 from resource_agent.api.insight import Insight
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import Timestamp
@@ -72,6 +72,7 @@ class RecommendationSpec(ApiModel):
     evidence: list[Evidence] = Field(default_factory=list, max_length=16)
     action: Action
     expected_impact: str = Field(max_length=1024)
+    correlated: list[CorrelatedFinding] = Field(default_factory=list, max_length=16)  # folded in: same target, same root cause
     # Owned by people / GitOps; the operator never writes these.
     decision: Decision | None = None
     snooze_until: Timestamp | None = None
@@ -88,6 +89,7 @@ class RecommendationSpec(ApiModel):
             evidence=finding.evidence,
             action=finding.action,
             expected_impact=finding.expected_impact,
+            correlated=finding.correlated,
         )
 
 

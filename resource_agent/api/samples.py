@@ -249,6 +249,10 @@ class LMCacheInstanceSample(ApiModel):
     remote_put_failures_total: float | None = None  # lmcache:put_failed_count
     remote_ping_errors_total: float | None = None
     remote_ping_successes_total: float | None = None
+    # lmcache:remote_time_to_get_sync (a histogram in ms, summed over ranks): blocking remote gets and
+    # their total time; LMCache observes failed gets too, a timed-out one at ~blocking_timeout_secs
+    remote_gets_total: float | None = None
+    remote_get_seconds_total: float | None = None
     # gauges
     local_cpu_usage_bytes: float | None = None
     local_disk_usage_bytes: float | None = None
@@ -257,6 +261,7 @@ class LMCacheInstanceSample(ApiModel):
     store_latency_seconds: float | None = None
     retrieve_throughput_tokens_per_second: float | None = None
     remote_ping_seconds: float | None = None
+    remote_get_seconds: float | None = None  # mean blocking remote get time over the interval since the last sample
     # configuration (credential-like values never copied)
     max_local_cpu_size_bytes: float | None = None
     max_local_disk_size_bytes: float | None = None

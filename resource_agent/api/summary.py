@@ -258,8 +258,14 @@ class LMCacheInstanceSummary(ApiModel):
     remote_put_failures: float | None = None
     remote_ping_errors: float | None = None
     remote_ping_successes: float | None = None
-    token_hit_rate: float | None = None  # hit/requested over the window; None when nothing requested
-    lookup_hit_rate: float | None = None
+    # blocking remote gets and their total time (increases of lmcache:remote_time_to_get_sync's count and
+    # sum), counted like remote_get_failures since blocking_timeout_secs took its latest value
+    remote_gets: float | None = None
+    remote_get_time_seconds: float | None = None
+    # load success: retrieved/requested tokens. vLLM's v1 adapter retrieves only tokens the lookup found,
+    # so this is ~1 by construction and no hit rate; below 1 means found KV failed to load
+    token_hit_rate: float | None = None  # None when nothing requested
+    lookup_hit_rate: float | None = None  # the hit rate: lookup hits / lookup tokens
     local_cpu_usage_bytes: Stat | None = None
     local_cpu_usage_percent: Stat | None = None  # of max_local_cpu_size
     local_disk_usage_bytes: Stat | None = None
@@ -268,6 +274,7 @@ class LMCacheInstanceSummary(ApiModel):
     store_latency_seconds: Stat | None = None
     retrieve_throughput_tokens_per_second: Stat | None = None
     remote_ping_seconds: Stat | None = None
+    remote_get_seconds: Stat | None = None  # per-sample interval means of blocking remote get time
     max_local_cpu_size_bytes: float | None = None
     max_local_disk_size_bytes: float | None = None
     local_cpu_enabled: bool | None = None

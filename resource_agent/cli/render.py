@@ -158,7 +158,7 @@ def _caches(summary: NodeSummary) -> Table | None:
     if not summary.lmcache.instances:
         return None
     table = Table(title="LMCache", title_justify="left")
-    for column in ("instance", "state", "token hit rate", "requested tokens", "evictions", "CPU tier used %", "CPU tier size"):
+    for column in ("instance", "state", "hit rate (lookup)", "looked-up tokens", "load success", "evictions", "CPU tier used %", "CPU tier size"):
         table.add_column(column)
     for cache in summary.lmcache.instances:
         state = "ok" if cache.reachable and cache.healthy is not False else ("unreachable" if not cache.reachable else "unhealthy")
@@ -166,8 +166,9 @@ def _caches(summary: NodeSummary) -> Table | None:
         table.add_row(
             cache.instance,
             state,
+            "-" if cache.lookup_hit_rate is None else f"{cache.lookup_hit_rate:.1%}",
+            f"{cache.lookup_tokens:,.0f}",
             "-" if cache.token_hit_rate is None else f"{cache.token_hit_rate:.1%}",
-            f"{cache.requested_tokens:,.0f}",
             f"{cache.evictions:,.0f}",
             _pair(cache.local_cpu_usage_percent),
             "-" if size is None else f"{size / GIB:g} GB",
@@ -177,10 +178,15 @@ def _caches(summary: NodeSummary) -> Table | None:
 
 def _scores(analysis: Analysis) -> Table:
     table = Table(title="Scores (0-100)", title_justify="left")
-    names = [*analysis.scores.efficiency, "health"]
-    for name in names:
-        table.add_column(name if name == "health" else f"{name} efficiency", justify="right")
-    table.add_row(*[f"{value:.0f}" for value in [*analysis.scores.efficiency.values(), analysis.scores.health]])
+    scores = analysis.scores
+    columns = [
+        *((f"{name} efficiency", value) for name, value in scores.efficiency.items()),
+        *((f"{name} saturation", value) for name, value in scores.saturation.items()),
+        ("health", scores.health),
+    ]
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    table.add_row(*[f"{value:.0f}" for _, value in columns])
     return table
 
 

@@ -181,7 +181,8 @@ def _summary_context(summary: NodeSummary) -> dict[str, Any]:
             "pod": _Bounded(cache.pod, MAX_NAME) if cache.pod else None,
             "namespace": cache.namespace,
             "reachable": cache.reachable,
-            "token_hit_rate": _round(cache.token_hit_rate),
+            "hit_rate": _round(cache.lookup_hit_rate),  # lookup hits / lookup tokens
+            "load_success": _round(cache.token_hit_rate),  # retrieved / requested (~1 by construction)
             "evictions": _round(cache.evictions),
             "remote_errors": _round(cache.remote_errors),
         }

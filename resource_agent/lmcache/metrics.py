@@ -49,7 +49,9 @@ LOCAL_CPU_USAGE = "local_cache_usage"
 LOCAL_DISK_USAGE = "local_storage_usage"
 PING_LATENCY_MS = "remote_ping_latency"
 HEALTHY = "lmcache_is_healthy"
-HISTOGRAMS = ("time_to_retrieve", "time_to_store", "retrieve_speed")
+# blocking remote gets (ms), observed for failed ones too: a timed-out get records ~blocking_timeout_secs
+REMOTE_GET_SYNC = "remote_time_to_get_sync"
+HISTOGRAMS = ("time_to_retrieve", "time_to_store", "retrieve_speed", REMOTE_GET_SYNC)
 
 
 class ExpositionError(ValueError):

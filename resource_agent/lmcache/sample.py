@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from resource_agent.api.samples import LMCacheInstanceSample
 from resource_agent.lmcache.client import InstanceScrape
 from resource_agent.lmcache.config import config_facts, kv_bytes_per_token, redact_url
-from resource_agent.lmcache.metrics import Histogram, combine, interval_mean
+from resource_agent.lmcache.metrics import REMOTE_GET_SYNC, Histogram, combine, interval_mean
 
 Histograms = Mapping[str, Histogram]
 
@@ -48,6 +48,8 @@ def instance_sample(scrape: InstanceScrape, previous: Histograms | None) -> tupl
         return value * ranks if value is not None else None
 
     totals = combined.totals
+    get_sync = combined.histograms.get(REMOTE_GET_SYNC)
+    get_sync_mean_ms = mean(REMOTE_GET_SYNC)
     sample = LMCacheInstanceSample(
         **identity,
         reachable=True,
@@ -73,6 +75,9 @@ def instance_sample(scrape: InstanceScrape, previous: Histograms | None) -> tupl
         store_latency_seconds=mean("time_to_store"),
         retrieve_throughput_tokens_per_second=mean("retrieve_speed"),
         remote_ping_seconds=combined.remote_ping_seconds,
+        remote_gets_total=get_sync.count if get_sync is not None else None,
+        remote_get_seconds_total=get_sync.sum / 1000.0 if get_sync is not None else None,
+        remote_get_seconds=get_sync_mean_ms / 1000.0 if get_sync_mean_ms is not None else None,
         max_local_cpu_size_bytes=scaled(facts.max_local_cpu_size_bytes) if facts else None,
         max_local_disk_size_bytes=scaled(facts.max_local_disk_size_bytes) if facts else None,
         local_cpu_enabled=facts.local_cpu_enabled if facts else None,

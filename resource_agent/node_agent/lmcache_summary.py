@@ -25,6 +25,9 @@ _COLUMNS = (
     "remote_put_failures_total",
     "remote_ping_errors_total",
     "remote_ping_successes_total",
+    "remote_gets_total",
+    "remote_get_seconds_total",
+    "remote_get_seconds",
     "local_cpu_usage_bytes",
     "max_local_cpu_size_bytes",
     "local_disk_usage_bytes",
@@ -122,6 +125,10 @@ def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> L
         remote_get_failures=_optional_increase(
             _since_last_change(column("remote_get_failures_total"), column("blocking_timeout_seconds"))
         ),
+        remote_gets=_optional_increase(_since_last_change(column("remote_gets_total"), column("blocking_timeout_seconds"))),
+        remote_get_time_seconds=_optional_increase(
+            _since_last_change(column("remote_get_seconds_total"), column("blocking_timeout_seconds"))
+        ),
         remote_put_failures=_optional_increase(column("remote_put_failures_total")),
         remote_ping_errors=_optional_increase(column("remote_ping_errors_total")),
         remote_ping_successes=_optional_increase(column("remote_ping_successes_total")),
@@ -135,6 +142,7 @@ def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> L
         store_latency_seconds=stat(column("store_latency_seconds")),
         retrieve_throughput_tokens_per_second=stat(column("retrieve_throughput_tokens_per_second")),
         remote_ping_seconds=stat(column("remote_ping_seconds")),
+        remote_get_seconds=stat(column("remote_get_seconds")),
         max_local_cpu_size_bytes=max_local_cpu,  # type: ignore[arg-type]
         max_local_disk_size_bytes=instance.max_local_disk_size_bytes,
         local_cpu_enabled=instance.local_cpu_enabled,

@@ -4,7 +4,9 @@
   job needing that many GPUs on one node cannot be placed although the fleet
   has them.
 - fleet.node-worse-than-peers: a node's health score is far below the median
-  of the nodes with the same GPU model.
+  of the nodes with the same GPU model, and the node's own findings do not explain
+  it (they carry their own recommendations: a failing GPU is one recommendation,
+  not that plus "worse than peers").
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resource_agent.analysis.policy import Policy
+from resource_agent.analysis.scores import unexplained_health
 from resource_agent.api.findings import (
     Action,
     ActionType,
@@ -103,17 +106,24 @@ def worse_than_peers_findings(
             continue
         median = statistics.median(analyses[name][1].scores.health for name in names)
         for name in names:
-            health = analyses[name][1].scores.health
+            summary, analysis = analyses[name]
+            health = analysis.scores.health
             if median - health < thresholds.health_gap:
                 continue
+            unexplained = unexplained_health(summary, analysis.findings)
+            if median - unexplained < thresholds.health_gap:
+                continue  # its own findings explain the gap and already say what to do
             findings[name] = Finding(
                 rule=WORSE_RULE,
                 category=Category.HARDWARE,
                 severity=Severity.WARNING,
                 node_name=name,
                 target=Target(kind=TargetKind.NODE, name=name),
-                summary=f"Health {health:.0f} is {median - health:.0f} points below the median of {len(names)} {model} nodes.",
+                summary=f"Health {health:.0f} is {median - health:.0f} points below the median of {len(names)} {model} nodes, "
+                f"{median - unexplained:.0f} of them not explained by the node's findings.",
                 evidence=[Evidence(metric="node.health_score", statistic="last", observed=health,
+                                   threshold=median - thresholds.health_gap, comparison="<"),
+                          Evidence(metric="node.unexplained_health_score", statistic="last", observed=unexplained,
                                    threshold=median - thresholds.health_gap, comparison="<")],
                 action=Action(type=ActionType.INVESTIGATE,
                               parameters={"hint": "compare with peer nodes of the same GPU model"}),

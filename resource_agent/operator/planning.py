@@ -121,6 +121,8 @@ def material_digest(spec: RecommendationSpec) -> str:
         "target": spec.target.to_wire(),
         "action": spec.action.to_wire(),
     }
+    if spec.correlated:  # absent when empty: digests of uncorrelated findings stay as they were
+        material["correlated"] = sorted(item.rule for item in spec.correlated)
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -128,6 +130,9 @@ def spec_for(finding: Finding) -> RecommendationSpec:
     """The recommendation spec of a finding, with evidence rounded to 3 significant digits."""
     spec = RecommendationSpec.from_finding(finding)
     spec.evidence = [_rounded(evidence) for evidence in spec.evidence]
+    spec.correlated = [
+        item.model_copy(update={"evidence": [_rounded(evidence) for evidence in item.evidence]}) for item in spec.correlated
+    ]
     return spec
 
 

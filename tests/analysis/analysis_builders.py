@@ -71,17 +71,20 @@ def gpu(index: int, **changes: Any) -> GpuSummary:
 
 
 def lmcache(instance: str = "llm/vllm-0", **changes: Any) -> LMCacheInstanceSummary:
-    """A healthy LMCache instance: 60% token hits, some room left, 20 GB CPU tier."""
+    """A healthy LMCache instance: 60% lookup hits, all loaded, some room left, 20 GB CPU tier."""
     namespace, pod = instance.split("/")
     values: dict[str, Any] = dict(
         instance=instance,
         pod=pod,
         namespace=namespace,
         urls=["http://10.0.0.5:6999"],
-        requested_tokens=1_000_000.0,
+        lookup_tokens=1_000_000.0,
+        lookup_hits=600_000.0,
+        lookup_hit_rate=0.6,
+        requested_tokens=600_000.0,  # retrieve asks only for what the lookup found
         hit_tokens=600_000.0,
+        token_hit_rate=1.0,
         evictions=0.0,
-        token_hit_rate=0.6,
         local_cpu_usage_bytes=st(14 * GIB),
         local_cpu_usage_percent=st(70, 72, 73, 68),
         max_local_cpu_size_bytes=20.0 * GIB,

@@ -6,7 +6,7 @@ from resource_agent.api.findings import ActionType, Severity, TargetKind
 from tests.analysis.analysis_builders import GIB, fired, lmcache, node, st
 
 POLICY = Policy()
-THRASH = dict(token_hit_rate=0.12, hit_tokens=120_000.0, evictions=5000.0, local_cpu_usage_percent=st(99))
+THRASH = dict(lookup_hit_rate=0.12, lookup_hits=120_000.0, evictions=5000.0, local_cpu_usage_percent=st(99))
 
 
 def test_low_hit_rate_with_evictions_raises_max_local_cpu_size():
@@ -41,19 +41,19 @@ def test_raise_is_bounded_by_spare_memory_and_the_policy_cap():
 
 def test_low_hit_rate_needs_evictions_and_traffic():
     no_evictions = lmcache(**{**THRASH, "evictions": 0.0})
-    quiet = lmcache(**{**THRASH, "requested_tokens": 500.0})
+    quiet = lmcache(**{**THRASH, "lookup_tokens": 500.0})
     assert rules.low_hit_rate_evicting(node(caches=[no_evictions, quiet]), POLICY) == []
 
 
 def test_never_hit_disables_the_cache_and_is_exclusive_with_thrash():
-    unused = lmcache(token_hit_rate=0.0, hit_tokens=0.0, evictions=100.0)
+    unused = lmcache(lookup_hit_rate=0.0, lookup_hits=0.0, requested_tokens=0.0, hit_tokens=0.0, token_hit_rate=None, evictions=100.0)
     summary = node(caches=[unused])
     findings = rules.never_hit(summary, POLICY)
     assert fired(findings) == [("lmcache-never-hit", "vllm-0")]
     assert findings[0].action.parameters == {"instance": "llm/vllm-0"}
     assert "20.0 GiB" in findings[0].expected_impact
     assert rules.low_hit_rate_evicting(summary, POLICY) == []
-    few = lmcache(token_hit_rate=0.0, hit_tokens=0.0, requested_tokens=5000.0)
+    few = lmcache(lookup_hit_rate=0.0, lookup_hits=0.0, lookup_tokens=5000.0)
     assert rules.never_hit(node(caches=[few]), POLICY) == []
 
 
@@ -80,7 +80,7 @@ def test_backend_degraded(changes, metric):
 
 def test_healthy_cache_has_no_findings_and_unreachable_ones_are_reported_once():
     healthy = lmcache()
-    down = lmcache("llm/vllm-9", reachable=False, error="connection refused", token_hit_rate=0.0, hit_tokens=0.0)
+    down = lmcache("llm/vllm-9", reachable=False, error="connection refused", lookup_hit_rate=0.0, lookup_hits=0.0)
     sick = lmcache("llm/vllm-8", healthy=False, remote_errors=50.0)
     summary = node(caches=[healthy, down, sick])
     unreachable = rules.unreachable(summary, POLICY)

@@ -12,7 +12,7 @@ TROUBLED = dict(
         gpu(2, clock_event_reasons={"SwThermalSlowdown": 0.5}),  # thermal: warning
         gpu(3, memory_used_percent=st(90, 97, 97.5, 80, 97)),  # memory pressure (grew to the limit): warning
     ],
-    caches=[lmcache(token_hit_rate=0.0, hit_tokens=0.0)],  # never hit: info
+    caches=[lmcache(lookup_hit_rate=0.0, lookup_hits=0.0)],  # never hit: info
 )
 
 

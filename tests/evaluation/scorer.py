@@ -34,6 +34,7 @@ import yaml
 from resource_agent.analysis.engine import analyze
 from resource_agent.analysis.policy import Policy
 from resource_agent.api.findings import Finding, Severity, TargetKind
+from resource_agent.node_agent.nvml_decode import normalise_bus_id
 from resource_agent.node_agent.recording import reduce_recording
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -137,8 +138,9 @@ def target_matches(target: str, finding: Finding) -> bool:
     if match.group(2) is not None:
         return t.kind is TargetKind.GPU and t.gpu_index == int(match.group(2))
     if match.group(3) is not None:
-        bus = match.group(3).lower()
-        return t.kind is TargetKind.GPU and (bus in t.name.lower() or bus in (t.gpu_uuid or "").lower())
+        # NVML writes "00000000:B3:00.0", sysfs "0000:b3:00.0": the same function, compared normalised
+        bus = normalise_bus_id(match.group(3))
+        return t.kind is TargetKind.GPU and bus in {normalise_bus_id(t.name), normalise_bus_id(t.gpu_uuid or "")}
     if match.group(4) is not None:
         return t.kind is TargetKind.DISK and t.name == match.group(4)
     instance = match.group(5)

@@ -89,7 +89,6 @@ def test_scorer_counts_one_fault_once_and_unmatched_findings_as_false_positives(
     assert too_weak.false_negatives and too_weak.false_positives
 
 
-@pytest.mark.xfail(strict=False, reason="engine fixes of issue 12 in progress")
 def test_engine_meets_precision_and_recall() -> None:
     results, totals = scorer.evaluate()
     misses = [f"{r.case}: FP {r.false_positives} FN {r.false_negatives}" for r in results if not r.passed]

@@ -167,9 +167,12 @@ def hot_node_summary() -> NodeSummary:
                     pod=POD,
                     namespace=NAMESPACE,
                     urls=[f"http://{NODE_IP}:6999"],
-                    requested_tokens=1_000_000,
+                    lookup_tokens=1_000_000,
+                    lookup_hits=10_000,
+                    lookup_hit_rate=0.01,
+                    requested_tokens=10_000,
                     hit_tokens=10_000,
-                    token_hit_rate=0.01,
+                    token_hit_rate=1.0,
                     evictions=50_000,
                 )
             ]

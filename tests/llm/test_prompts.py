@@ -73,4 +73,4 @@ def test_summary_essentials_are_included() -> None:
     node_summary = data["node_summary"]
     assert node_summary["host"]["cpu_cores"] == 64
     assert node_summary["gpus"][0]["processes"] == [{"name": "python3 -m vllm", "memory_gib": 78.0}]
-    assert node_summary["lmcache"][0]["token_hit_rate"] == 0.01
+    assert node_summary["lmcache"][0]["hit_rate"] == 0.01 and node_summary["lmcache"][0]["load_success"] == 1.0

@@ -42,9 +42,12 @@ def test_healthy_instance_all_ports_combined(make_sim, clock, collect):
     second = instances(collector)[sim.urls()[0]]
     assert second.reachable and second.healthy and second.error is None
     assert second.urls == sim.urls()
-    # 20 req/s x 1500 tokens x 10 s, counted once across the two TP ranks
-    assert second.requested_tokens_total - first.requested_tokens_total == pytest.approx(300_000)
-    assert (second.hit_tokens_total - first.hit_tokens_total) / (second.requested_tokens_total - first.requested_tokens_total) == pytest.approx(0.65)
+    # 20 req/s x 1500 tokens x 10 s looked up, counted once across the two TP ranks; 65% found
+    assert second.lookup_tokens_total - first.lookup_tokens_total == pytest.approx(300_000)
+    assert (second.lookup_hits_total - first.lookup_hits_total) / (second.lookup_tokens_total - first.lookup_tokens_total) == pytest.approx(0.65)
+    # the v1 adapter retrieves only what the lookup found, and all of it loads
+    assert second.requested_tokens_total - first.requested_tokens_total == pytest.approx(0.65 * 300_000)
+    assert second.hit_tokens_total - first.hit_tokens_total == pytest.approx(second.requested_tokens_total - first.requested_tokens_total)
     assert second.max_local_cpu_size_bytes == 2 * 4 * 2**30  # per rank x 2 ranks
     assert second.local_cpu_usage_bytes == pytest.approx(0.55 * 2 * 4 * 2**30)
     assert first.retrieve_latency_seconds is None  # no interval yet
@@ -60,7 +63,7 @@ def test_thrash_profile_shows_evictions_and_low_hit_rate(make_sim, clock, collec
     clock.now += 5
     second = instances(collector)[sim.urls()[0]]
     assert second.evictions_total - first.evictions_total == pytest.approx(200)
-    assert second.hit_tokens_total / second.requested_tokens_total < 0.1
+    assert second.lookup_hits_total / second.lookup_tokens_total < 0.1  # the hit rate is the lookup hit rate
     assert second.local_cpu_usage_bytes / second.max_local_cpu_size_bytes > 0.99
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from resource_agent.analysis.catalog import RULES
 from resource_agent.analysis.engine import analyze
 from resource_agent.analysis.policy import Policy
 from resource_agent.api.findings import ActionType
@@ -46,10 +47,37 @@ def test_node_far_below_its_peers_is_flagged() -> None:
     for name in ("n1", "n2", "n3"):
         summary = node(name, "healthy-busy")
         tracker.observe(summary, analyze(summary))
+    # its own rules are disabled: the broken GPUs have no finding of their own
+    blind = Policy(disabled_rules=[r for r in RULES if RULES[r].family == "gpu_health"])
     sick = node("n4", "ecc-xid-failing")
-    tracker.observe(sick, analyze(sick))
+    tracker.observe(sick, analyze(sick, blind))
     assert tracker.peer_finding("n1") is None
     finding = tracker.peer_finding("n4")
     assert finding is not None and finding.rule == WORSE_RULE and finding.node_name == "n4"
     tracker.forget("n4")
     assert tracker.summary("n4") is None
+
+
+def test_a_node_whose_own_findings_explain_its_health_is_not_worse_than_peers() -> None:
+    """A failing GPU is one recommendation, not that plus fleet.node-worse-than-peers."""
+    tracker = FleetTracker(Policy())
+    for name in ("n1", "n2", "n3"):
+        summary = node(name, "healthy-busy")
+        tracker.observe(summary, analyze(summary))
+    sick = node("n4", "ecc-xid-failing")
+    analysis = analyze(sick)
+    assert analysis.scores.health <= 100 - FleetThresholds().health_gap  # far below its peers
+    tracker.observe(sick, analysis)
+    assert tracker.peer_finding("n4") is None
+
+
+def test_eight_gpus_at_their_default_power_limit_are_not_worse_than_peers() -> None:
+    tracker = FleetTracker(Policy())
+    for name in ("n1", "n2", "n3"):
+        summary = node(name, "healthy-busy")
+        tracker.observe(summary, analyze(summary))
+    capped = node("n4", "power-capped")
+    analysis = analyze(capped)
+    assert analysis.findings and analysis.scores.health >= 100 - FleetThresholds().health_gap
+    tracker.observe(capped, analysis)
+    assert tracker.peer_finding("n4") is None

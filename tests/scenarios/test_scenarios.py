@@ -19,8 +19,19 @@ REQUIRED = {
 
 
 def findings_of(name: str, seed: int = 0) -> list[tuple[str, str]]:
+    """(rule, target) of every rule that fired, those correlated into another finding included."""
     summary = summarize(list(generate(name, seed=seed)), node_name="sim-node")
-    return sorted((f.rule, describe_target(f.target)) for f in analyze(summary).findings)
+    return sorted((rule, describe_target(f.target)) for f in analyze(summary).findings for rule in f.rules())
+
+
+def test_a_failing_gpu_is_one_recommendation_with_the_strongest_action():
+    """Issue 12 item 9: one GPU's ECC, XID, row-remap and recovery findings were four actions."""
+    summary = summarize(list(generate("ecc-xid-failing", seed=0)), node_name="sim-node")
+    gpu5 = [f for f in analyze(summary).findings if describe_target(f.target) == "gpu5"]
+    assert len(gpu5) == 1
+    assert gpu5[0].action.type.value == "drain-node"
+    assert sorted(gpu5[0].rules()) == ["gpu-ecc-uncorrectable", "gpu-recovery-action", "gpu-row-remap-pending", "gpu-xid-ecc"]
+    assert all(item.evidence for item in gpu5[0].correlated)
 
 
 def test_the_required_scenarios_exist_and_each_is_described():

@@ -68,16 +68,19 @@ def unreachable(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     family="cache",
     category=Category.CACHE,
     weight=30,
-    defaults={"requested_tokens_min": 100000.0, "hit_rate_max": 0.01},
+    defaults={"lookup_tokens_min": 100000.0, "hit_rate_max": 0.01},
 )
 def never_hit(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """A cache that serves many requests but (almost) never hits stores KV for nothing: the
-    workload shares no prefixes. Turning it off frees the host memory it pins."""
+    """A cache that is asked about many tokens but (almost) never finds them stores KV for
+    nothing: the workload shares no prefixes. Turning it off frees the host memory it pins.
+    The hit rate is lookup hits / lookup tokens (`lmcache:num_lookup_hits` /
+    `lmcache:num_lookup_tokens`): vLLM's v1 adapter retrieves only tokens the lookup found,
+    so retrieved / requested tokens is ~1 by construction (load success, not a hit rate)."""
     limits = ctx.limits
     findings = []
     for instance in _serving(summary):
-        rate = instance.token_hit_rate
-        if rate is None or instance.requested_tokens < limits["requested_tokens_min"] or rate > limits["hit_rate_max"]:
+        rate = instance.lookup_hit_rate
+        if rate is None or instance.lookup_tokens < limits["lookup_tokens_min"] or rate > limits["hit_rate_max"]:
             continue
         held = instance.max_local_cpu_size_bytes or (instance.local_cpu_usage_bytes.last if instance.local_cpu_usage_bytes else 0.0)
         findings.append(
@@ -86,10 +89,10 @@ def never_hit(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
                 ctx,
                 severity=Severity.INFO,
                 target=lmcache_target(instance),
-                text=f"LMCache {instance.instance} hit {rate:.1%} of {instance.requested_tokens:,.0f} requested tokens",
+                text=f"LMCache {instance.instance} found {rate:.1%} of {instance.lookup_tokens:,.0f} looked-up tokens",
                 evidence=[
-                    evidence(summary, "lmcache.token_hit_rate", "window", rate, limits["hit_rate_max"], "<="),
-                    evidence(summary, "lmcache.requested_tokens", "increase", instance.requested_tokens, limits["requested_tokens_min"]),
+                    evidence(summary, "lmcache.lookup_hit_rate", "window", rate, limits["hit_rate_max"], "<="),
+                    evidence(summary, "lmcache.lookup_tokens", "increase", instance.lookup_tokens, limits["lookup_tokens_min"]),
                 ],
                 action=action(ActionType.DISABLE_LMCACHE, instance=instance.instance),
                 impact=f"Frees up to {gib(held)} of pinned host memory." if held else "Frees the cache's host memory.",
@@ -113,7 +116,7 @@ def raised_cpu_size_gb(current_gb: float, spare_bytes: float, limits: Mapping[st
     category=Category.CACHE,
     weight=55,
     defaults={
-        "requested_tokens_min": 10000.0,
+        "lookup_tokens_min": 10000.0,
         "hit_rate_min": 0.01,
         "hit_rate_max": 0.3,
         "evictions_min": 1.0,
@@ -131,14 +134,14 @@ def low_hit_rate_evicting(summary: NodeSummary, ctx: RuleContext) -> list[Findin
     the policy cap. The setting is per process and every worker process allocates it, so the
     raise is sized per process and the spare memory is shared by the worker ranks. LMCache
     reads it at start, so the change is not runtime-effective. Caches that never hit are left
-    to lmcache-never-hit."""
+    to lmcache-never-hit. The hit rate is the lookup hit rate (lookup hits / lookup tokens)."""
     limits = ctx.limits
     memory = summary.memory
     spare = memory.available_bytes.min - memory.total_bytes * limits["host_memory_reserve_fraction"]
     findings = []
     for instance in _serving(summary):
-        rate, current = instance.token_hit_rate, instance.max_local_cpu_size_bytes
-        if rate is None or not current or instance.requested_tokens < limits["requested_tokens_min"]:
+        rate, current = instance.lookup_hit_rate, instance.max_local_cpu_size_bytes
+        if rate is None or not current or instance.lookup_tokens < limits["lookup_tokens_min"]:
             continue
         if not (limits["hit_rate_min"] < rate < limits["hit_rate_max"]) or instance.evictions < limits["evictions_min"]:
             continue
@@ -154,10 +157,10 @@ def low_hit_rate_evicting(summary: NodeSummary, ctx: RuleContext) -> list[Findin
                 ctx,
                 severity=Severity.WARNING,
                 target=lmcache_target(instance),
-                text=f"LMCache {instance.instance} hits {rate:.0%} of tokens and evicted {instance.evictions:,.0f} times; "
+                text=f"LMCache {instance.instance} finds {rate:.0%} of looked-up tokens and evicted {instance.evictions:,.0f} times; "
                 f"raise {MAX_LOCAL_CPU_SIZE} from {current_gb:g} to {proposed} GB{per_process}",
                 evidence=[
-                    evidence(summary, "lmcache.token_hit_rate", "window", rate, limits["hit_rate_max"], "<"),
+                    evidence(summary, "lmcache.lookup_hit_rate", "window", rate, limits["hit_rate_max"], "<"),
                     evidence(summary, "lmcache.evictions", "increase", instance.evictions, limits["evictions_min"]),
                     evidence(summary, "memory.spare_bytes", "min", spare, (proposed - current_gb) * GIB * ranks, ">=", "B"),
                 ],
@@ -273,14 +276,28 @@ def backend_answers(instance: LMCacheInstanceSummary, limits: Mapping[str, float
     return instance.remote_put_failures is not None and instance.remote_put_failures == 0  # writes fail: the backend is in trouble
 
 
+def timed_out_share(instance: LMCacheInstanceSummary) -> float | None:
+    """How much of the time the failed gets would have waited, had each run into the timeout,
+    the blocking gets did spend (lmcache:remote_time_to_get_sync, which LMCache observes for
+    failed gets too): ~1 or more when the failures are timeouts, far below 1 when they are
+    misses or errors that come back at once. None when the get time is not known."""
+    failures, current, spent = instance.remote_get_failures, instance.blocking_timeout_seconds, instance.remote_get_time_seconds
+    if not failures or not current or spent is None:
+        return None
+    return spent / (failures * current)
+
+
 def raised_blocking_timeout(instance: LMCacheInstanceSummary, limits: Mapping[str, float]) -> int | None:
-    """The new blocking_timeout_secs when the instance's failed remote gets look like timeouts
-    on a backend that answers (see remote_gets_timing_out), else None."""
+    """The new blocking_timeout_secs when the instance's failed remote gets are timeouts on a
+    backend that answers (see remote_gets_timing_out), else None."""
     failures, current = instance.remote_get_failures, instance.blocking_timeout_seconds
     if failures is None or current is None or failures < limits["get_failures_min"]:
         return None
     if not backend_answers(instance, limits):
         return None
+    share = timed_out_share(instance)
+    if share is None or share < limits["timed_out_share_min"]:
+        return None  # misses (or no get times): a longer timeout would only stall requests longer
     proposed = min(math.ceil(current * limits["growth_factor"]), math.floor(limits["blocking_timeout_cap_secs"]))
     return proposed if proposed > current else None
 
@@ -294,8 +311,9 @@ def raised_blocking_timeout(instance: LMCacheInstanceSummary, limits: Mapping[st
     defaults={
         "get_failures_min": 5.0,
         "remote_ping_p95_max": 0.1,
+        "timed_out_share_min": 0.8,
         "growth_factor": 2.0,
-        "blocking_timeout_cap_secs": 60.0,
+        "blocking_timeout_cap_secs": 20.0,
     },
 )
 def remote_gets_timing_out(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
@@ -305,13 +323,21 @@ def remote_gets_timing_out(summary: NodeSummary, ctx: RuleContext) -> list[Findi
     get_blocking_failed_count (LMCache 0.5.6). When those failures grow (counted since
     blocking_timeout_secs took its current value, so a raise is judged on what follows it)
     while the backend answers every health ping quickly and accepts every put, the backend is
-    up and holds the data: the gets are running into the timeout (multi-MB chunks over a
-    loaded link or a busy store). Each such get has already stalled the request for the whole
+    up. That alone does not make them timeouts: a get that comes back empty (a miss) counts
+    too. LMCache observes every blocking get's time in lmcache:remote_time_to_get_sync (ms),
+    failed ones included, so a timed-out get records about blocking_timeout_secs: only when
+    the get time spent in the window is at least timed_out_share_min of failures x timeout
+    are the failures timeouts (multi-MB chunks over a loaded link or a busy store); misses
+    return fast and are left alone, and without the get time the rule does not fire. Each such get has already stalled the request for the whole
     timeout and is then recomputed anyway, and once get_blocking_failed_threshold (10)
     failures land in one health-check interval, LMCache's remote health check marks the
     engine unhealthy and, with the default recompute fallback, skips every store and
     retrieve for waiting_time_for_recovery (300 s). Raise blocking_timeout_secs (at most
-    doubling, never beyond the policy cap) so that gets just over the limit complete:
+    doubling, never beyond blocking_timeout_cap_secs) so that gets just over the limit
+    complete. The cap protects time to first token: a blocking get holds the request's
+    prefill for up to the timeout, so past a few seconds recomputing the prefill is faster
+    than waiting for the cache; keep the cap at the longest stall the service's TTFT
+    objective allows (default 20 s, LMCache's default timeout is 10 s):
     LMCache reads it on every get, so POST /conf changes it at once, no restart. Ping
     errors, slow pings or failed puts point at the backend instead and are left to
     lmcache-backend-degraded."""
@@ -326,10 +352,13 @@ def remote_gets_timing_out(summary: NodeSummary, ctx: RuleContext) -> list[Findi
         backend = instance.remote_backend or "remote"
         signals = [
             evidence(summary, "lmcache.remote_get_failures", "increase", failures, limits["get_failures_min"]),
+            evidence(summary, "lmcache.remote_get_timed_out_share", "window", timed_out_share(instance) or 0.0, limits["timed_out_share_min"]),
             evidence(summary, "lmcache.remote_ping_successes", "increase", instance.remote_ping_successes or 0.0, 1),
             evidence(summary, "lmcache.remote_ping_errors", "increase", instance.remote_ping_errors or 0.0, 0, "<="),
             evidence(summary, "lmcache.blocking_timeout_seconds", "last", current, limits["blocking_timeout_cap_secs"], "<", "s"),
         ]
+        if instance.remote_get_seconds is not None:
+            signals.append(evidence(summary, "lmcache.remote_get_seconds", "p95", instance.remote_get_seconds.p95, current, ">=", "s"))
         if instance.remote_ping_seconds is not None:
             signals.append(evidence(summary, "lmcache.remote_ping_seconds", "p95", instance.remote_ping_seconds.p95,
                                     limits["remote_ping_p95_max"], "<", "s"))

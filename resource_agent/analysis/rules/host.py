@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from resource_agent.analysis.rule import RuleContext, rule
 from resource_agent.analysis.support import action, evidence, make_finding, node_target
 from resource_agent.api.findings import ActionType, Category, Evidence, Finding, Severity, Target, TargetKind
-from resource_agent.api.summary import NodeSummary, PressureResourceSummary
+from resource_agent.api.summary import GpuSummary, NodeSummary, PressureResourceSummary
 
 CPU_SATURATED = "host-cpu-saturated"
 CPU_STARVING_GPUS = "host-cpu-starving-gpus"
@@ -30,16 +32,23 @@ def _full_avg10(resource: PressureResourceSummary | None) -> float | None:
     family="host",
     category=Category.CPU,
     weight=50,
-    defaults={"utilization_mean_min": 90.0, "psi_some_avg10_mean_min": 40.0},
+    defaults={"utilization_mean_min": 90.0, "psi_some_avg10_mean_min": 40.0, "busy_psi_some_avg10_mean_min": 10.0},
 )
 def cpu_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """All cores busy, or tasks stalled waiting for a CPU (PSI cpu some) for a large share of
-    the time: tokenisation, scheduling and data loading slow down for everything on the node.
-    PSI catches saturation that a utilisation average hides (e.g. CPU limits)."""
+    """Tasks stalled waiting for a CPU (PSI cpu some) for a large share of the time, or all
+    cores busy while tasks do wait for them: tokenisation, scheduling and data loading slow
+    down for everything on the node. PSI catches saturation that a utilisation average hides
+    (e.g. CPU limits). Busy CPUs alone are no saturation: when PSI shows that tasks rarely
+    wait (below busy_psi_some_avg10_mean_min), the spare CPU time is merely in use (batch
+    work next to serving); without PSI, high utilisation alone decides."""
     limits = ctx.limits
     utilization = summary.cpu.utilization_percent
     stall = _some_avg10(summary.pressure.cpu)
-    busy = utilization is not None and utilization.mean >= limits["utilization_mean_min"]
+    busy = (
+        utilization is not None
+        and utilization.mean >= limits["utilization_mean_min"]
+        and (stall is None or stall >= limits["busy_psi_some_avg10_mean_min"])
+    )
     stalled = stall is not None and stall >= limits["psi_some_avg10_mean_min"]
     if not (busy or stalled):
         return []
@@ -47,7 +56,8 @@ def cpu_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     if utilization is not None:
         proof.append(evidence(summary, "cpu.utilization_percent", "mean", utilization.mean, limits["utilization_mean_min"], unit="%"))
     if stall is not None:
-        proof.append(evidence(summary, "pressure.cpu.some.avg10", "mean", stall, limits["psi_some_avg10_mean_min"], unit="%"))
+        threshold = limits["psi_some_avg10_mean_min"] if stalled else limits["busy_psi_some_avg10_mean_min"]
+        proof.append(evidence(summary, "pressure.cpu.some.avg10", "mean", stall, threshold, unit="%"))
     what = f"{utilization.mean:.0f}% busy" if busy and utilization else f"tasks stalled on CPU {stall:.0f}% of the time"
     return [
         make_finding(
@@ -63,6 +73,19 @@ def cpu_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     ]
 
 
+def _has_work(gpu: GpuSummary, limits: Mapping[str, float]) -> bool:
+    """A GPU that holds a model for a process and is given work, yet runs below the busy level."""
+    if gpu.memory_used_percent is None or gpu.sm_utilization_percent is None:
+        return False
+    # a listed process must hold memory; without a process list (not visible), memory used stands for it
+    held = not gpu.processes or any(p.used_memory_bytes is None or p.used_memory_bytes > 0 for p in gpu.processes)
+    return (
+        held
+        and gpu.memory_used_percent.mean >= limits["gpu_memory_used_percent_min"]
+        and limits["gpu_sm_utilization_mean_min"] <= gpu.sm_utilization_percent.mean <= limits["gpu_sm_utilization_mean_max"]
+    )
+
+
 @rule(
     CPU_STARVING_GPUS,
     actions=(ActionType.ADD_CPU_CAPACITY,),
@@ -71,31 +94,26 @@ def cpu_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     weight=75,
     defaults={
         "gpu_memory_used_percent_min": 50.0,
+        "gpu_sm_utilization_mean_min": 5.0,
         "gpu_sm_utilization_mean_max": 50.0,
         "cpu_utilization_mean_min": 85.0,
-        "iowait_percent_mean_min": 20.0,
         "psi_cpu_some_avg10_mean_min": 25.0,
     },
 )
 def cpu_starving_gpus(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """GPUs that hold a model (much memory allocated) but run at low SM utilisation while the
-    host's CPUs are saturated, stalled (PSI) or waiting on I/O are starved by the host: the
-    GPU waits for tokenisation, batching or data. Adding GPUs will not help; more CPU or
-    faster storage will."""
+    """GPUs that hold a model and are given work (memory held by their processes, SM
+    utilisation above the idle floor) but run at low SM utilisation while the host's CPUs
+    are busy (utilisation, which excludes iowait) or tasks stall waiting for a CPU (PSI cpu
+    some) are starved by the host: the GPU waits for tokenisation, batching or scheduling.
+    Adding GPUs will not help; more CPU will. I/O wait is no CPU demand: an idle replica
+    (SM near 0%) next to another pod's model download (high iowait, CPUs not busy) is not
+    starving, and neither is an idle replica next to a CPU-heavy neighbour (no GPU demand)."""
     limits = ctx.limits
-    starved = [
-        gpu
-        for gpu in summary.gpu.devices
-        if gpu.memory_used_percent is not None
-        and gpu.sm_utilization_percent is not None
-        and gpu.memory_used_percent.mean >= limits["gpu_memory_used_percent_min"]
-        and gpu.sm_utilization_percent.mean <= limits["gpu_sm_utilization_mean_max"]
-    ]
+    starved = [gpu for gpu in summary.gpu.devices if _has_work(gpu, limits)]
     if not starved:
         return []
     checks: list[tuple[str, float | None, str]] = [
         ("cpu.utilization_percent", summary.cpu.utilization_percent.mean if summary.cpu.utilization_percent else None, "cpu_utilization_mean_min"),
-        ("cpu.iowait_percent", summary.cpu.iowait_percent.mean if summary.cpu.iowait_percent else None, "iowait_percent_mean_min"),
         ("pressure.cpu.some.avg10", _some_avg10(summary.pressure.cpu), "psi_cpu_some_avg10_mean_min"),
     ]
     fired: list[Evidence] = [
@@ -115,12 +133,12 @@ def cpu_starving_gpus(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
             ctx,
             severity=Severity.WARNING,
             target=node_target(summary),
-            text=f"GPUs {indexes} hold models but average {lowest:.0f}-{highest:.0f}% SM utilisation while {causes}",
+            text=f"GPUs {indexes} hold models and get work but average {lowest:.0f}-{highest:.0f}% SM utilisation while {causes}",
             evidence=[
                 *fired,
                 evidence(summary, "gpu.sm_utilization_percent", "max_of_means", highest, limits["gpu_sm_utilization_mean_max"], "<=", "%"),
             ],
-            action=action(ActionType.ADD_CPU_CAPACITY, reason=f"host CPU or I/O starves GPUs {indexes}"),
+            action=action(ActionType.ADD_CPU_CAPACITY, reason=f"host CPU starves GPUs {indexes}"),
             impact=f"Feeding {len(starved)} GPU(s) faster raises their throughput without new GPUs.",
         )
     ]
@@ -219,25 +237,56 @@ def disk_full(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     family="host",
     category=Category.DISK,
     weight=35,
-    defaults={"busy_percent_mean_min": 90.0},
+    defaults={
+        "busy_percent_mean_min": 90.0,
+        "queue_depth_mean_min": 8.0,
+        "await_seconds_mean_min": 0.05,
+        "busy_percent_mean_min_without_queue": 99.0,
+        "psi_io_some_avg10_mean_min": 25.0,
+    },
 )
 def disk_io_saturated(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
-    """A device busy nearly all the time queues every read and write: model loads and
-    LMCache's disk tier slow down."""
+    """A device whose requests queue up makes every read and write wait: model loads and
+    LMCache's disk tier slow down. Busy % (time with at least one request in flight) alone
+    is no saturation signal for SSDs and NVMe, which serve many requests in parallel: a
+    device can be 100% busy at queue depth 1 with sub-millisecond latency. So the device
+    must also hold a deep queue (queue depth = rate of weighted I/O time, as node_exporter's
+    node_disk_io_time_weighted_seconds_total) and, when await is known, requests must wait
+    long (await). When the queue depth is unknown, only a device busy nearly all the time
+    while tasks stall on I/O (PSI io some) counts."""
     limits = ctx.limits
+    io_stall = _some_avg10(summary.pressure.io)
     findings = []
     for disk in summary.disks:
-        busy = disk.busy_percent
+        busy, queue, wait = disk.busy_percent, disk.queue_depth, disk.await_seconds
         if busy is None or busy.mean < limits["busy_percent_mean_min"]:
             continue
+        proof = [evidence(summary, "disk.busy_percent", "mean", busy.mean, limits["busy_percent_mean_min"], unit="%")]
+        if queue is not None:
+            if queue.mean < limits["queue_depth_mean_min"]:
+                continue
+            if wait is not None and wait.mean < limits["await_seconds_mean_min"]:
+                continue
+            proof.append(evidence(summary, "disk.queue_depth", "mean", queue.mean, limits["queue_depth_mean_min"]))
+            if wait is not None:
+                proof.append(evidence(summary, "disk.await_seconds", "mean", wait.mean, limits["await_seconds_mean_min"], unit="s"))
+            detail = f"queue depth {queue.mean:.1f}" + (f", await {wait.mean * 1000:.0f} ms" if wait is not None else "")
+        else:
+            if busy.mean < limits["busy_percent_mean_min_without_queue"] or io_stall is None or io_stall < limits["psi_io_some_avg10_mean_min"]:
+                continue
+            proof = [
+                evidence(summary, "disk.busy_percent", "mean", busy.mean, limits["busy_percent_mean_min_without_queue"], unit="%"),
+                evidence(summary, "pressure.io.some.avg10", "mean", io_stall, limits["psi_io_some_avg10_mean_min"], unit="%"),
+            ]
+            detail = f"tasks stalled on I/O {io_stall:.0f}% of the time"
         findings.append(
             make_finding(
                 summary,
                 ctx,
                 severity=Severity.WARNING,
                 target=Target(kind=TargetKind.DISK, name=disk.device),
-                text=f"Disk {disk.device} is busy {busy.mean:.0f}% of the time",
-                evidence=[evidence(summary, "disk.busy_percent", "mean", busy.mean, limits["busy_percent_mean_min"], unit="%")],
+                text=f"Disk {disk.device} is saturated: busy {busy.mean:.0f}% of the time, {detail}",
+                evidence=proof,
                 action=action(ActionType.REDUCE_DISK_IO, device=disk.device),
                 impact="Faster model loads and disk-cache reads.",
             )
