@@ -42,7 +42,7 @@ def wait_established(cluster: ClusterHandle, crd: str, timeout: float = 60.0) ->
     while True:
         result = cluster.kubectl("get", "crd", crd, "-o", "json", check=False)
         if result.returncode == 0:
-            conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
+            conditions = json.loads(result.stdout).get("status", {}).get("conditions") or []  # null until the API server sets them
             if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                 return
         if time.monotonic() > deadline:

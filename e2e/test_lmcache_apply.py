@@ -161,7 +161,7 @@ def test_report_has_every_instance_with_all_ports_combined(stack: Stack) -> None
     def instances() -> dict[str, dict[str, Any]] | None:
         status = (stack.report() or {}).get("status") or {}
         found = {i["instance"]: i for i in status.get("lmcache", {}).get("instances", [])}
-        ready = len(found) == len(stack.sims) and all(i.get("requestedTokens", 0) > 0 for i in found.values())
+        ready = len(found) == len(stack.sims) and all(i.get("lookupTokens", 0) > 0 for i in found.values())
         return found if ready and status["window"]["samples"] >= 5 else None
 
     try:
@@ -181,10 +181,13 @@ def test_report_has_every_instance_with_all_ports_combined(stack: Stack) -> None
         assert summary["remoteBackend"] == "redis" and summary["blockingTimeoutSeconds"] == 10, key
     thrash, slow = found[stack.sims["thrash"].urls()[0]], found[stack.sims["slow"].urls()[0]]
     # tokens: the max over the two TP ranks; lookups: the scheduler port; evictions: summed over the ranks
-    assert 0.03 < thrash["tokenHitRate"] < 0.05 and thrash["lookupTokens"] > 0 and thrash["evictions"] > 0
+    # the hit rate is lookup hits / lookup tokens; LMCache retrieves only what the lookup found, so the
+    # retrieve "hit rate" (tokenHitRate, hit/requested tokens) is ~1 by construction: load success
+    assert 0.03 < thrash["lookupHitRate"] < 0.05 and thrash["lookupTokens"] > 0 and thrash["evictions"] > 0
+    assert thrash["tokenHitRate"] > 0.99
     assert thrash["remotePingErrors"] > 0 and thrash["remoteGetFailures"] == 0
     assert slow["remoteGetFailures"] > 0 and slow["remotePingErrors"] == 0 and slow["remotePingSuccesses"] > 0
-    assert slow["remotePutFailures"] == 0 and 0.55 < slow["tokenHitRate"] < 0.65
+    assert slow["remotePutFailures"] == 0 and 0.55 < slow["lookupHitRate"] < 0.65
 
 
 def test_expected_cache_recommendations_appear(stack: Stack) -> None:
