@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rule import Rule
@@ -30,11 +29,6 @@ if len(RULES) != len(_ALL):
     raise ValueError("two rules share an id")
 
 KNOWN_RULES: Mapping[str, Mapping[str, float]] = MappingProxyType({r.id: r.defaults for r in RULES.values()})
-
-
-def policy_from_mapping(data: Any, source: str = "policy") -> Policy:
-    """A policy whose rule and threshold names are checked against the catalog."""
-    return Policy.from_mapping(data, source=source, known_rules=KNOWN_RULES)
 
 
 def load_policy(path: str | Path) -> Policy:

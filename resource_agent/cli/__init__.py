@@ -39,8 +39,8 @@ class LazyGroup(click.Group):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
+            if exc.name is None or not (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
+                raise  # a missing dependency inside the command, not the command's own module
             return _needs_source_checkout(cmd_name)
         return getattr(module, attribute)
 

@@ -88,10 +88,6 @@ class InsightService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._schema = answer_json_schema()
 
-    @property
-    def provider_name(self) -> str:
-        return self._provider.name
-
     def due(self, node_name: str, findings: Sequence[Finding]) -> bool:
         """Whether the node's findings should be explained now (see `Debouncer` for the rule)."""
         return self._debouncer.due(node_name, severities(findings))

@@ -78,15 +78,6 @@ def parse_url_spec(spec: str) -> Instance:
     return Instance(id=urls[0], urls=urls)
 
 
-def instances_from_specs(specs: Iterable[str]) -> list[Instance]:
-    """Instances named directly, in order, without duplicates."""
-    seen: dict[str, Instance] = {}
-    for spec in specs:
-        instance = parse_url_spec(spec)
-        seen.setdefault(instance.id, instance)
-    return list(seen.values())
-
-
 def instance_from_pod(pod: Mapping[str, Any]) -> Instance | None:
     """The instance an annotated, running pod serves; None when not annotated or not ready to scrape.
 

@@ -11,10 +11,10 @@ come from a `FaultTracker` (they outlive the window).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from operator import itemgetter
 
-from resource_agent.api.samples import GpuDeviceSample, GpuSample, Sample
+from resource_agent.api.samples import GpuDeviceSample, GpuSample
 from resource_agent.api.summary import EccSummary, GpuFault, GpuSummary, PcieSummary
 from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
 
@@ -97,15 +97,6 @@ class GpuReducer:
         """One summary per GPU (by UUID) seen so far, ordered by its last index; `faults(uuid)` gives its standing faults."""
         summaries = [_summarize_device(state, faults(state.latest.uuid) if faults else []) for state in self._devices.values()]
         return sorted(summaries, key=lambda summary: summary.index)
-
-
-def gpu_devices(samples: Iterable[Sample]) -> list[GpuSummary]:
-    """One summary per GPU (by UUID) seen in the samples, ordered by its last index."""
-    reducer = GpuReducer()
-    for sample in samples:
-        if sample.gpu is not None:
-            reducer.add(sample.gpu)
-    return reducer.summaries()
 
 
 def _busy_clocks(sm_utilization: tuple, sm_clock: tuple) -> list[float]:
