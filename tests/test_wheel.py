@@ -57,7 +57,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     )
     install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), "-r", str(requirements), str(wheel)]
     subprocess.run(install, check=True, timeout=600)
-    yield venv / "bin"
+    return venv / "bin"
 
 
 def _run(bin_dir: Path, *args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
