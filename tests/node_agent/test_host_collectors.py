@@ -325,6 +325,13 @@ def test_hostname_is_the_nodes_not_the_pods(system_collector: SystemCollector, f
     assert _collect(collector).hostname == "gpu-node-7.example"
 
 
+def test_configured_node_name_wins(fake_proc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--node-name (or RESOURCE_AGENT_NODE_NAME) reaches the system collector, over $NODE_NAME."""
+    monkeypatch.setenv("NODE_NAME", "from-env")
+    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", node_name="from-flag"))
+    assert _collect(collector).hostname == "from-flag"
+
+
 def _host_with_lvm_root(fake_proc: Path, tmp_path: Path) -> Path:
     host_root = tmp_path / "host-root"
     host_root.mkdir()

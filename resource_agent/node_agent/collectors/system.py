@@ -187,6 +187,7 @@ class SystemCollector(Collector):
         self.host_proc = context.host_proc
         self.host_sys = context.host_sys
         self.host_root = context.host_root
+        self.node_name = context.node_name  # --node-name, RESOURCE_AGENT_NODE_NAME or $NODE_NAME
         psutil.PROCFS_PATH = str(context.host_proc)
         self.cpu_model = self._cpu_model()
         self._previous: _Reading | None = None
@@ -449,11 +450,12 @@ class SystemCollector(Collector):
     def _hostname(self) -> str:
         """The node's name, not the pod's.
 
-        $NODE_NAME (the chart sets it from spec.nodeName), else the host's /etc/hostname under
+        The configured node name (--node-name, RESOURCE_AGENT_NODE_NAME, or $NODE_NAME, which the
+        chart sets from spec.nodeName), else the host's /etc/hostname under
         --host-root, else <host-proc>/sys/kernel/hostname. That last file shows the *reader's* UTS
         namespace (kernel/utsname_sysctl.c), so it is the node's only when the agent shares the
         host's (hostNetwork pods do, and so does a process on the host)."""
-        if node_name := os.environ.get("NODE_NAME", "").strip():
+        if node_name := (self.node_name or os.environ.get("NODE_NAME", "")).strip():
             return node_name
         if self.host_root != Path("/") and (name := self._read_text(self.host_root / "etc/hostname")):
             return name
