@@ -221,3 +221,21 @@ def test_a_healthy_report_has_no_standing_state():
     assert not rules.has_standing_state(healthy)
     assert rules.standing_findings(healthy, POLICY) == []
     assert rules.has_standing_state(node(gpus=[gpu(0, ecc=EccSummary(remapped_rows_pending=True))]))
+
+
+def test_the_agents_fatal_xids_are_the_catalogs_reset_drain_and_workflow_buckets():
+    """The agent keeps an XID as a standing fault exactly when the analysis would act on it
+    with a reset, a drain, the ECC/NVLink workflows, or a contained ECC awaiting a reset."""
+    from resource_agent.analysis.rules.gpu_health import (
+        XID_CLASSES,
+        XID_CONTAINED_ECC,
+        XID_ECC,
+        XID_NVLINK,
+        XID_OFF_BUS,
+        XID_RESET,
+    )
+    from resource_agent.api.xid import FATAL_XIDS
+
+    standing = {XID_RESET, XID_ECC, XID_NVLINK, XID_OFF_BUS, XID_CONTAINED_ECC}
+    expected = set().union(*(xid_class.codes for xid_class in XID_CLASSES if xid_class.rule_id in standing))
+    assert set(FATAL_XIDS) == expected
