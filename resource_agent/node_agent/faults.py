@@ -29,7 +29,7 @@ from typing import Any
 from resource_agent.api.samples import GpuDeviceSample, GpuSample, LostGpu, Sample, XidEvent
 from resource_agent.api.summary import GpuFault, GpuFaultKind, LostGpuSummary
 from resource_agent.api.xid import FATAL_XIDS
-from resource_agent.node_agent.nvml_decode import normalise_bus_id
+from resource_agent.node_agent.bus_ids import normalise_bus_id
 
 NO_RECOVERY_ACTION = "none"
 RESET_ACTIONS = frozenset({"gpu_reset", "drain_and_reset", "bus_reset"})  # recovery actions a GPU reset satisfies
