@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from functools import reduce
 from itertools import compress, pairwise, repeat
 from operator import add, le, mul, sub, truediv
+from typing import Any, TypeVar
 
 from resource_agent.api.summary import Stat
 
@@ -27,6 +28,8 @@ _PROBE_STRIDE = 16  # every 16th value estimates where the top values start
 _PROBE_MARGIN = 0.05  # the estimate aims 5 percentage points below the rank, so it is rarely above it
 
 Number = float | int
+T = TypeVar("T")
+Row = tuple[Any, ...]  # one sample's values of a section, in column order (reducers zip rows into columns)
 
 
 def finite(values: Iterable[Number | None]) -> Sequence[Number]:
@@ -127,7 +130,7 @@ def _steady(column: Sequence[Number | None]) -> bool:
         return False
 
 
-def last(values: Sequence[object | None]) -> object | None:
+def last(values: Sequence[T | None]) -> T | None:
     """The last value that is not None."""
     for value in reversed(values):
         if value is not None:
@@ -140,8 +143,8 @@ def ratio_percent(numerators: Sequence[Number | None], denominators: Sequence[Nu
     if len(numerators) != len(denominators):
         raise ValueError(f"ratio of columns of different lengths ({len(numerators)} and {len(denominators)})")
     try:
-        if not denominators or min(denominators) > 0:  # type: ignore[type-var]
-            return list(map(truediv, map(mul, repeat(100.0), numerators), denominators))  # type: ignore[arg-type]
+        if not denominators or min(denominators) > 0:  # type: ignore[type-var, operator]  # fast path: a None raises TypeError, see below
+            return list(map(truediv, map(mul, repeat(100.0), numerators), denominators))
     except TypeError:  # a None in a column: the general case below
         pass
     return [None if n is None or d is None or d <= 0 else 100.0 * n / d for n, d in zip(numerators, denominators, strict=True)]
