@@ -42,7 +42,8 @@ class LazyGroup(click.Group):
             if exc.name != module_name:
                 raise
             return _needs_source_checkout(cmd_name)
-        return getattr(module, attribute)
+        command: click.Command = getattr(module, attribute)
+        return command
 
 
 def _needs_source_checkout(name: str) -> click.Command:

@@ -100,7 +100,8 @@ _VALUE_MEMBERS = {
 
 def field_value(field: pynvml.c_nvmlFieldValue_t) -> float | int:
     """The number inside an nvmlFieldValue_t, read through the union member its valueType names."""
-    return getattr(field.value, _VALUE_MEMBERS.get(field.valueType, "uiVal"))
+    value: float | int = getattr(field.value, _VALUE_MEMBERS.get(field.valueType, "uiVal"))
+    return value
 
 
 def cuda_version(code: int) -> str:
