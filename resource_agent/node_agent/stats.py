@@ -54,7 +54,7 @@ def _finite_and_sum(values: Iterable[Number | None]) -> tuple[Sequence[Number], 
 def _clean_sum(values: Sequence[Number | None]) -> float | None:
     """`math.fsum` of the column; None when it holds a None, a NaN or an infinity."""
     try:
-        total = math.fsum(values)  # type: ignore[arg-type]
+        total = math.fsum(values)  # type: ignore[arg-type]  # fast path: a None raises TypeError, caught below
     except (TypeError, ValueError):  # a None; inf + -inf
         return None
     return total if math.isfinite(total) else None
@@ -125,7 +125,7 @@ def _steady(column: Sequence[Number | None]) -> bool:
         return True
     try:
         # rising (False at a reset or a NaN), so an infinity could only be the first or the last value
-        return all(map(le, column[:-1], column[1:])) and math.isfinite(column[0]) and math.isfinite(column[-1])  # type: ignore[arg-type]
+        return all(map(le, column[:-1], column[1:])) and math.isfinite(column[0]) and math.isfinite(column[-1])  # type: ignore[arg-type]  # a None raises TypeError
     except TypeError:  # a None
         return False
 
