@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -16,6 +18,6 @@ class ApiModel(BaseModel):
         frozen=False,
     )
 
-    def to_wire(self) -> dict:
+    def to_wire(self) -> dict[str, Any]:
         """The JSON-ready dict as stored in a custom resource (aliases, no None)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

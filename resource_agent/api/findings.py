@@ -121,7 +121,7 @@ class ActionSpec:
     description: str
 
 
-_GPU = {"gpuIndex": int}
+_GPU: dict[str, type] = {"gpuIndex": int}
 ACTION_CATALOG: dict[ActionType, ActionSpec] = {
     ActionType.INVESTIGATE: ActionSpec({}, {"hint": str}, False, "Look into it; no automatic change."),
     ActionType.RECLAIM_GPU_MEMORY: ActionSpec(_GPU, {"memoryBytes": int}, False, "Free GPU memory held by idle work."),

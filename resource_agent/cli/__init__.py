@@ -42,7 +42,8 @@ class LazyGroup(click.Group):
             if exc.name is None or not (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
                 raise  # a missing dependency inside the command, not the command's own module
             return _needs_source_checkout(cmd_name)
-        return getattr(module, attribute)
+        command: click.Command = getattr(module, attribute)
+        return command
 
 
 def _needs_source_checkout(name: str) -> click.Command:

@@ -24,7 +24,7 @@ from resource_agent.node_agent.sampler import registrations
 from resource_agent.node_agent.settings import AgentConfig
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType[float]):
     """A click parameter holding a duration (`90s`, `1m30s`, `1h`), converted to seconds."""
 
     name = "duration"

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -36,9 +37,9 @@ log = logging.getLogger(__name__)
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
-def report_object(summary: NodeSummary, node_uid: str | None) -> dict:
+def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
     """The ResourceReport (metadata and spec) for a node; the owner is its Node."""
-    metadata: dict = {"name": summary.node_name, "labels": {NODE_LABEL: summary.node_name}}
+    metadata: dict[str, Any] = {"name": summary.node_name, "labels": {NODE_LABEL: summary.node_name}}
     if node_uid:
         metadata["ownerReferences"] = [
             {"apiVersion": "v1", "kind": "Node", "name": summary.node_name, "uid": node_uid}
@@ -51,7 +52,7 @@ def report_object(summary: NodeSummary, node_uid: str | None) -> dict:
     }
 
 
-def report_status(summary: NodeSummary, now: datetime) -> dict:
+def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
     status = summary.to_wire()
     status["reportedAt"] = rfc3339(now)
     return {"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": summary.node_name}, "status": status}
@@ -135,7 +136,9 @@ class ReportWriter:
 
     def _apply_object(self, summary: NodeSummary) -> None:
         if self._node_uid is None:
-            self._node_uid = self._core.read_node(summary.node_name).metadata.uid
+            metadata = self._core.read_node(summary.node_name).metadata
+            assert metadata is not None  # the API server always sends a node's metadata
+            self._node_uid = metadata.uid
         self._objects.patch_cluster_custom_object(
             GROUP, VERSION, REPORT_PLURAL, summary.node_name,
             report_object(summary, self._node_uid),

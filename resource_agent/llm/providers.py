@@ -101,14 +101,15 @@ def build_provider(settings: LLMSettings) -> ChatCompletionsProvider | None:
         log.error("LLM insight is off: provider %s needs RESOURCE_AGENT_LLM_MODEL", settings.provider.value)
         return None
     key = settings.effective_api_key
-    common = {"base_url": settings.base_url, "timeout": settings.timeout_seconds, "max_retries": settings.max_retries}
+    base_url, timeout, max_retries = settings.base_url, settings.timeout_seconds, settings.max_retries
+    sdk: ModuleType
     if settings.provider is ProviderKind.GROQ:
         import groq
 
         if key is None:
             log.error("LLM insight is off: provider groq needs GROQ_API_KEY")
             return None
-        client: Any = groq.AsyncGroq(api_key=key, **common)
+        client: Any = groq.AsyncGroq(api_key=key, base_url=base_url, timeout=timeout, max_retries=max_retries)
         sdk = groq
     else:
         import openai
@@ -116,7 +117,9 @@ def build_provider(settings: LLMSettings) -> ChatCompletionsProvider | None:
         if settings.base_url is None:
             log.error("LLM insight is off: provider openai-compatible needs RESOURCE_AGENT_LLM_BASE_URL")
             return None
-        client = openai.AsyncOpenAI(api_key=key or UNUSED_API_KEY, **common)
+        client = openai.AsyncOpenAI(
+            api_key=key or UNUSED_API_KEY, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
         sdk = openai
     return ChatCompletionsProvider(
         settings.provider.value, sdk, client, model, settings.response_format, settings.max_completion_tokens

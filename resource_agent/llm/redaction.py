@@ -18,6 +18,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
 from resource_agent.api.findings import Finding, Sensitive, TargetKind
 from resource_agent.api.summary import NodeSummary
@@ -75,7 +76,7 @@ class Redactor:
         if self._masked_by_value:
             text = self._known_pattern().sub(lambda m: self._masked_by_value[m.group(0)], text)
         for kind, pattern in _PATTERNS:
-            text = pattern.sub(lambda m, k=kind: self._mask_match(k, m.group(0)), text)
+            text = pattern.sub(partial(self._mask_found, kind), text)
         return text
 
     def restore(self, text: str) -> str:
@@ -91,6 +92,9 @@ class Redactor:
     def placeholders(self) -> dict[str, str]:
         """placeholder -> real value, for tests and debugging (never logged)."""
         return dict(self._value_by_masked)
+
+    def _mask_found(self, kind: str, match: re.Match[str]) -> str:
+        return self._mask_match(kind, match.group(0))
 
     def _mask_match(self, kind: str, value: str) -> str:
         if value in self._value_by_masked:  # already a placeholder

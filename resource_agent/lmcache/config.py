@@ -168,8 +168,9 @@ def kv_bytes_per_token(inference_info: Mapping[str, Any]) -> float | None:
     cache = inference_info.get("cache_config") or {}
     cache_dtype = cache.get("cache_dtype")
     size = dtype_bytes(model.get("dtype") if cache_dtype in (None, "auto", "None") else cache_dtype)
-    dims = [model.get("num_layers"), model.get("num_kv_heads"), model.get("head_size")]
-    if size is None or not all(isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 for dim in dims):
+    values = (model.get("num_layers"), model.get("num_kv_heads"), model.get("head_size"))
+    dims = [dim for dim in values if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0]
+    if size is None or len(dims) != len(values):
         return None
     layers, heads, head_size = dims
     return float(layers * heads * head_size * 2 * size)

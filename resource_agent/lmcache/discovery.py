@@ -121,9 +121,9 @@ def list_node_pods(node_name: str, timeout_seconds: float = 3.0) -> list[dict[st
     from kubernetes import client, config  # heavy: only on the pod-discovery path
 
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
     api = client.CoreV1Api()
     pods = api.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}", _request_timeout=timeout_seconds)
     return [api.api_client.sanitize_for_serialization(pod) for pod in pods.items]

@@ -38,10 +38,10 @@ class _Families:
         self._families: dict[str, Metric] = {}
 
     def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:
-        return self._get(GaugeMetricFamily, name, documentation, labels)  # type: ignore[return-value]
+        return self._get(GaugeMetricFamily, name, documentation, labels)  # type: ignore[return-value]  # _get makes each name with the kind it is asked for
 
     def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> CounterMetricFamily:
-        return self._get(CounterMetricFamily, name, documentation, labels)  # type: ignore[return-value]
+        return self._get(CounterMetricFamily, name, documentation, labels)  # type: ignore[return-value]  # _get makes each name with the kind it is asked for
 
     def _get(self, kind: type, name: str, documentation: str, labels: Sequence[str]) -> Metric:
         full = f"{NAMESPACE}_{name}"

@@ -29,7 +29,7 @@ from typing import Any
 from resource_agent.api.samples import GpuDeviceSample, GpuSample, LostGpu, Sample, XidEvent
 from resource_agent.api.summary import GpuFault, GpuFaultKind, LostGpuSummary
 from resource_agent.api.xid import FATAL_XIDS
-from resource_agent.node_agent.nvml_decode import normalise_bus_id
+from resource_agent.node_agent.bus_ids import normalise_bus_id
 
 NO_RECOVERY_ACTION = "none"
 RESET_ACTIONS = frozenset({"gpu_reset", "drain_and_reset", "bus_reset"})  # recovery actions a GPU reset satisfies
@@ -135,11 +135,14 @@ class FaultTracker:
             gpu.pci_bus_id = normalise_bus_id(device.pci_bus_id)
         if _was_reset(gpu, device):
             gpu.faults = {key: fault for key, fault in gpu.faults.items() if fault.kind is not GpuFaultKind.FATAL_XID}
-        volatile = (device.ecc_corrected_volatile, device.ecc_uncorrected_volatile)
-        gpu.volatile_ecc = tuple(new if new is not None else old for new, old in zip(volatile, gpu.volatile_ecc, strict=True))  # type: ignore[assignment]
+        corrected, uncorrected = device.ecc_corrected_volatile, device.ecc_uncorrected_volatile
+        old_corrected, old_uncorrected = gpu.volatile_ecc
+        gpu.volatile_ecc = (
+            corrected if corrected is not None else old_corrected,
+            uncorrected if uncorrected is not None else old_uncorrected,
+        )
         if device.recovery_action is not None:
             gpu.recovery_action = device.recovery_action
-        uncorrected = device.ecc_uncorrected_volatile
         _condition(gpu, GpuFaultKind.ECC_UNCORRECTED, None if uncorrected is None else uncorrected > 0, f"uncorrected volatile ECC errors: {uncorrected}", now)
         _condition(gpu, GpuFaultKind.ROW_REMAP_PENDING, device.remapped_rows_pending, "row remap pending: reset the GPU to apply it", now)
         _condition(gpu, GpuFaultKind.ROW_REMAP_FAILURE, device.remapped_rows_failure, "row remapping failed", now)

@@ -11,12 +11,12 @@ come from a `FaultTracker` (they outlive the window).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 
 from resource_agent.api.samples import GpuDeviceSample, GpuSample
 from resource_agent.api.summary import EccSummary, GpuFault, GpuSummary, PcieSummary
-from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
+from resource_agent.node_agent.stats import Row, increase, last, ratio_percent, stat
 
 NO_RECOVERY_ACTION = "none"
 BUSY_SM_UTILIZATION_PERCENT = 50.0  # a sample at or above this SM utilisation counts as busy (sm_clock_busy_mhz)
@@ -46,7 +46,7 @@ class _Device:
     __slots__ = ("action", "latest", "real_action", "reasons", "rows", "violations", "xids")
 
     def __init__(self, latest: GpuDeviceSample) -> None:
-        self.rows: list[tuple] = []
+        self.rows: list[Row] = []
         self.latest = latest
         self.reasons: Counter[str] = Counter()  # reason -> samples that reported it
         self.violations: dict[str, list[float]] = {}  # policy -> cumulative seconds, per sample that had it
@@ -99,7 +99,7 @@ class GpuReducer:
         return sorted(summaries, key=lambda summary: summary.index)
 
 
-def _busy_clocks(sm_utilization: tuple, sm_clock: tuple) -> list[float]:
+def _busy_clocks(sm_utilization: Sequence[float | None], sm_clock: Sequence[float | None]) -> list[float]:
     """SM clock of the samples where the GPU was busy (SM utilisation at or above the busy floor)."""
     return [
         clock

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
+from typing import Any
 
 from resource_agent.api.samples import LMCacheInstanceSample, LMCacheSample, Sample
 from resource_agent.api.summary import LMCacheInstanceSummary
-from resource_agent.node_agent.stats import increase, last, ratio_percent, stat
+from resource_agent.node_agent.stats import Row, increase, last, ratio_percent, stat
 
 _COLUMNS = (
     "requested_tokens_total",
@@ -48,7 +49,7 @@ class LMCacheReducer:
     """Per-instance columns of LMCache sections, fed one sample at a time."""
 
     def __init__(self) -> None:
-        self._rows: dict[str, list[tuple]] = {}  # by instance, in order of first appearance
+        self._rows: dict[str, list[Row]] = {}  # by instance, in order of first appearance
         self._latest: dict[str, LMCacheInstanceSample] = {}
 
     def add(self, lmcache: LMCacheSample) -> None:
@@ -84,7 +85,7 @@ def _optional_increase(values: Sequence[float | None]) -> float | None:
     return increase(values) if any(value is not None for value in values) else None
 
 
-def _since_last_change(values: Sequence, setting: Sequence) -> Sequence:
+def _since_last_change(values: Sequence[Any], setting: Sequence[Any]) -> Sequence[Any]:
     """The tail of `values` taken while `setting` had its latest value (all of it when never known)."""
     current = last(setting)
     start = 0
@@ -94,10 +95,10 @@ def _since_last_change(values: Sequence, setting: Sequence) -> Sequence:
     return values[start:]
 
 
-def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> LMCacheInstanceSummary:
+def _summarize_instance(instance: LMCacheInstanceSample, rows: list[Row]) -> LMCacheInstanceSummary:
     columns = list(zip(*rows, strict=True))
 
-    def column(name: str) -> Sequence:
+    def column(name: str) -> Sequence[Any]:
         return columns[_INDEX[name]]
 
     requested = increase(column("requested_tokens_total"))
@@ -143,13 +144,13 @@ def _summarize_instance(instance: LMCacheInstanceSample, rows: list[tuple]) -> L
         retrieve_throughput_tokens_per_second=stat(column("retrieve_throughput_tokens_per_second")),
         remote_ping_seconds=stat(column("remote_ping_seconds")),
         remote_get_seconds=stat(column("remote_get_seconds")),
-        max_local_cpu_size_bytes=max_local_cpu,  # type: ignore[arg-type]
+        max_local_cpu_size_bytes=max_local_cpu,
         max_local_disk_size_bytes=instance.max_local_disk_size_bytes,
         local_cpu_enabled=instance.local_cpu_enabled,
         remote_backend=instance.remote_backend,
-        kv_bytes_per_token=kv_bytes_per_token,  # type: ignore[arg-type]
+        kv_bytes_per_token=kv_bytes_per_token,
         saved_prefill_tokens=hits,
-        saved_kv_bytes=hits * kv_bytes_per_token if kv_bytes_per_token is not None else None,  # type: ignore[operator]
-        blocking_timeout_seconds=last(column("blocking_timeout_seconds")),  # type: ignore[arg-type]
-        worker_ranks=last(column("worker_ranks")),  # type: ignore[arg-type]
+        saved_kv_bytes=hits * kv_bytes_per_token if kv_bytes_per_token is not None else None,
+        blocking_timeout_seconds=last(column("blocking_timeout_seconds")),
+        worker_ranks=last(column("worker_ranks")),
     )

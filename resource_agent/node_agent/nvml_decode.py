@@ -1,9 +1,7 @@
 """Pure decoding of NVML and host values: clock event reasons, violation policies, recovery actions,
-field values, PCI bus ids and classes, process start times."""
+field values, PCI classes, process start times. PCI bus ids are in `bus_ids` (pure, no pynvml)."""
 
 from __future__ import annotations
-
-import contextlib
 
 import pynvml
 
@@ -102,7 +100,8 @@ _VALUE_MEMBERS = {
 
 def field_value(field: pynvml.c_nvmlFieldValue_t) -> float | int:
     """The number inside an nvmlFieldValue_t, read through the union member its valueType names."""
-    return getattr(field.value, _VALUE_MEMBERS.get(field.valueType, "uiVal"))
+    value: float | int = getattr(field.value, _VALUE_MEMBERS.get(field.valueType, "uiVal"))
+    return value
 
 
 def cuda_version(code: int) -> str:
@@ -119,7 +118,6 @@ def text(value: str | bytes) -> str:
 NVIDIA_VENDOR = 0x10DE
 GPU_PCI_CLASSES = (0x0300, 0x0302)  # display VGA, 3D controller (NVSwitch is a bridge, 0x0680: not a GPU)
 NVIDIA_DRIVER = "nvidia"
-PCI_ONLY_ERROR = "listed on the PCI bus, not by NVML"
 
 
 def is_nvidia_gpu(vendor: str, pci_class: str, driver: str | None) -> bool:
@@ -131,15 +129,6 @@ def is_nvidia_gpu(vendor: str, pci_class: str, driver: str | None) -> bool:
         return int(vendor, 16) == NVIDIA_VENDOR and int(pci_class, 16) >> 8 in GPU_PCI_CLASSES and driver in (None, NVIDIA_DRIVER)
     except ValueError:
         return False
-
-
-def normalise_bus_id(bus_id: str) -> str:
-    """NVML's "00000000:3B:00.0" and sysfs's "0000:3b:00.0" -> "0000:3b:00.0" (4-digit domain, lower case)."""
-    parts = bus_id.strip().lower().split(":")
-    if len(parts) == 3:
-        with contextlib.suppress(ValueError):  # not hex: leave the domain as it is
-            parts[0] = f"{int(parts[0], 16):04x}"
-    return ":".join(parts)
 
 
 def process_started_at(stat_text: str, boot_time: float, ticks_per_second: int) -> float:

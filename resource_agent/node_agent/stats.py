@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from functools import reduce
 from itertools import compress, pairwise, repeat
 from operator import add, le, mul, sub, truediv
+from typing import Any, TypeVar
 
 from resource_agent.api.summary import Stat
 
@@ -27,6 +28,8 @@ _PROBE_STRIDE = 16  # every 16th value estimates where the top values start
 _PROBE_MARGIN = 0.05  # the estimate aims 5 percentage points below the rank, so it is rarely above it
 
 Number = float | int
+T = TypeVar("T")
+Row = tuple[Any, ...]  # one sample's values of a section, in column order (reducers zip rows into columns)
 
 
 def finite(values: Iterable[Number | None]) -> Sequence[Number]:
@@ -51,7 +54,7 @@ def _finite_and_sum(values: Iterable[Number | None]) -> tuple[Sequence[Number], 
 def _clean_sum(values: Sequence[Number | None]) -> float | None:
     """`math.fsum` of the column; None when it holds a None, a NaN or an infinity."""
     try:
-        total = math.fsum(values)  # type: ignore[arg-type]
+        total = math.fsum(values)  # type: ignore[arg-type]  # fast path: a None raises TypeError, caught below
     except (TypeError, ValueError):  # a None; inf + -inf
         return None
     return total if math.isfinite(total) else None
@@ -122,12 +125,12 @@ def _steady(column: Sequence[Number | None]) -> bool:
         return True
     try:
         # rising (False at a reset or a NaN), so an infinity could only be the first or the last value
-        return all(map(le, column[:-1], column[1:])) and math.isfinite(column[0]) and math.isfinite(column[-1])  # type: ignore[arg-type]
+        return all(map(le, column[:-1], column[1:])) and math.isfinite(column[0]) and math.isfinite(column[-1])  # type: ignore[arg-type]  # a None raises TypeError
     except TypeError:  # a None
         return False
 
 
-def last(values: Sequence[object | None]) -> object | None:
+def last(values: Sequence[T | None]) -> T | None:
     """The last value that is not None."""
     for value in reversed(values):
         if value is not None:
@@ -140,8 +143,8 @@ def ratio_percent(numerators: Sequence[Number | None], denominators: Sequence[Nu
     if len(numerators) != len(denominators):
         raise ValueError(f"ratio of columns of different lengths ({len(numerators)} and {len(denominators)})")
     try:
-        if not denominators or min(denominators) > 0:  # type: ignore[type-var]
-            return list(map(truediv, map(mul, repeat(100.0), numerators), denominators))  # type: ignore[arg-type]
+        if not denominators or min(denominators) > 0:  # type: ignore[type-var, operator]  # fast path: a None raises TypeError, see below
+            return list(map(truediv, map(mul, repeat(100.0), numerators), denominators))
     except TypeError:  # a None in a column: the general case below
         pass
     return [None if n is None or d is None or d <= 0 else 100.0 * n / d for n, d in zip(numerators, denominators, strict=True)]

@@ -49,7 +49,7 @@ from resource_agent.api.summary import (
 from resource_agent.node_agent.faults import FaultTracker
 from resource_agent.node_agent.gpu_summary import GpuReducer
 from resource_agent.node_agent.lmcache_summary import LMCacheReducer
-from resource_agent.node_agent.stats import increase, ratio_percent, stat
+from resource_agent.node_agent.stats import Row, increase, ratio_percent, stat
 
 DEFAULT_CAPACITY = 60
 
@@ -152,7 +152,7 @@ class WindowReducer:
         self._gpu: GpuSample | None = None  # the last one (inventory)
         self._collectors: list[CollectorStatus] = []  # the last sample's
         self._host = _HostRows()
-        self._pressure: dict[tuple[str, str], list[tuple]] | None = None  # None until a sample has PSI
+        self._pressure: dict[tuple[str, str], list[Row]] | None = None  # None until a sample has PSI
         self._gpus = GpuReducer()
         self._lmcache = LMCacheReducer()
         self._feed_faults = faults is None
@@ -302,11 +302,11 @@ _NETWORK = itemgetter(
 class _HostRows:
     """The system sections' per-sample values, one row per sample (per disk, per NIC)."""
 
-    cpu: list[tuple] = field(default_factory=list)
-    memory: list[tuple] = field(default_factory=list)
-    disks: dict[str, list[tuple]] = field(default_factory=dict)
+    cpu: list[Row] = field(default_factory=list)
+    memory: list[Row] = field(default_factory=list)
+    disks: dict[str, list[Row]] = field(default_factory=dict)
     latest_disks: dict[str, DiskSample] = field(default_factory=dict)
-    networks: dict[str, list[tuple]] = field(default_factory=dict)
+    networks: dict[str, list[Row]] = field(default_factory=dict)
 
 
 def _add_host(rows: _HostRows, system: SystemSample) -> None:
@@ -323,7 +323,7 @@ def _add_host(rows: _HostRows, system: SystemSample) -> None:
         rows.networks.setdefault(network.interface, []).append(_NETWORK(vars(network)))
 
 
-def _cpu(rows: Sequence[tuple]) -> CpuSummary:
+def _cpu(rows: Sequence[Row]) -> CpuSummary:
     utilization, iowait, steal, frequency, load1, switches, busiest = zip(*rows, strict=True)
     load = stat(load1)
     assert load is not None  # load1 is required on every system sample
@@ -338,16 +338,16 @@ def _cpu(rows: Sequence[tuple]) -> CpuSummary:
     )
 
 
-def _memory(rows: Sequence[tuple]) -> MemorySummary:
+def _memory(rows: Sequence[Row]) -> MemorySummary:
     total, available, used, cached, buffers, swap_total, swap_used, swap_in, swap_out = zip(*rows, strict=True)
     has_swap = swap_total[-1] > 0
     return MemorySummary(
         total_bytes=total[-1],
-        available_bytes=stat(available),  # type: ignore[arg-type]
-        used_bytes=stat(used),  # type: ignore[arg-type]
-        cached_bytes=stat(cached),  # type: ignore[arg-type]
-        buffers_bytes=stat(buffers),  # type: ignore[arg-type]
-        available_percent=stat(ratio_percent(available, total)),  # type: ignore[arg-type]
+        available_bytes=stat(available),
+        used_bytes=stat(used),
+        cached_bytes=stat(cached),
+        buffers_bytes=stat(buffers),
+        available_percent=stat(ratio_percent(available, total)),
         swap_total_bytes=swap_total[-1],
         swap_used_bytes=stat(swap_used) if has_swap else None,
         swap_in_bytes_per_second=stat(swap_in),
@@ -355,7 +355,7 @@ def _memory(rows: Sequence[tuple]) -> MemorySummary:
     )
 
 
-def _disks(rows: dict[str, list[tuple]], latest: dict[str, DiskSample]) -> list[DiskSummary]:
+def _disks(rows: dict[str, list[Row]], latest: dict[str, DiskSample]) -> list[DiskSummary]:
     summaries = []
     for device, disk_rows in rows.items():
         used, total, read_bytes, write_bytes, read_iops, write_iops, busy, queue_depth, await_seconds = zip(*disk_rows, strict=True)
@@ -377,7 +377,7 @@ def _disks(rows: dict[str, list[tuple]], latest: dict[str, DiskSample]) -> list[
     return summaries
 
 
-def _networks(rows: dict[str, list[tuple]]) -> list[NetworkSummary]:
+def _networks(rows: dict[str, list[Row]]) -> list[NetworkSummary]:
     summaries = []
     for interface, interface_rows in rows.items():
         rx, tx, rx_errors, tx_errors, rx_drops, tx_drops = zip(*interface_rows, strict=True)
@@ -400,7 +400,7 @@ _PSI_SECTIONS = itemgetter(*_PSI_RESOURCES, "irq")
 _PSI_LINE = itemgetter("avg10", "avg60", "total_microseconds")
 
 
-def _add_pressure(rows: dict[tuple[str, str], list[tuple]], pressure: PressureSample) -> None:
+def _add_pressure(rows: dict[tuple[str, str], list[Row]], pressure: PressureSample) -> None:
     """Append one PSI section's lines: (resource, "some" | "full") -> one (avg10, avg60, total) row per sample that had it."""
     *sections, irq = _PSI_SECTIONS(vars(pressure))
     for resource, section in zip(_PSI_RESOURCES, sections, strict=True):
@@ -413,7 +413,7 @@ def _add_pressure(rows: dict[tuple[str, str], list[tuple]], pressure: PressureSa
         rows.setdefault(("irq", "full"), []).append(_PSI_LINE(vars(irq.full)))
 
 
-def _pressure(rows: dict[tuple[str, str], list[tuple]] | None, status: CollectorStatus | None) -> PressureSummary:
+def _pressure(rows: dict[tuple[str, str], list[Row]] | None, status: CollectorStatus | None) -> PressureSummary:
     if rows is None:
         return PressureSummary(available=False, reason=_unavailable_reason(status, "pressure") or "no PSI in the window")
     resources = {}
@@ -429,10 +429,10 @@ def _pressure(rows: dict[tuple[str, str], list[tuple]] | None, status: Collector
     return PressureSummary(available=True, irq=IrqPressureSummary(full=_pressure_line(irq)) if irq else None, **resources)
 
 
-def _pressure_line(rows: Sequence[tuple]) -> PressureLineSummary:
+def _pressure_line(rows: Sequence[Row]) -> PressureLineSummary:
     avg10, avg60, total = zip(*rows, strict=True)
     return PressureLineSummary(
-        avg10=stat(avg10),  # type: ignore[arg-type]
-        avg60=stat(avg60),  # type: ignore[arg-type]
+        avg10=stat(avg10),
+        avg60=stat(avg60),
         stalled_seconds=increase(total) / 1e6,
     )

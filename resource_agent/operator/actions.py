@@ -36,7 +36,7 @@ class ActionExecutor:
         self._latest_summary = latest_summary
         self._lmcache_applier = lmcache_applier
 
-    async def execute(self, spec: Mapping[str, Any], logger: logging.Logger) -> ApplyResult:
+    async def execute(self, spec: Mapping[str, Any], logger: logging.Logger | logging.LoggerAdapter[Any]) -> ApplyResult:
         """Carry out the spec's action; failures come back as a result, never as an exception."""
         try:
             action = Action.model_validate(spec.get("action") or {})

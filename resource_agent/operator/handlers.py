@@ -56,6 +56,8 @@ from resource_agent.operator.store import RecommendationStore
 
 log = logging.getLogger(__name__)
 
+RecommendationIndex = kopf.Index[str, IndexedRecommendation]  # node name -> its recommendations
+
 
 class Operator:
     """The operator's state and handlers; `register` wires them into a kopf registry."""
@@ -81,14 +83,14 @@ class Operator:
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         @kopf.index(GROUP, VERSION, RECOMMENDATION_PLURAL, id="recommendations_by_node", registry=registry)
-        def recommendations_by_node(name: str, spec: Any, status: Any, annotations: Any, **_: Any) -> dict:
+        def recommendations_by_node(name: str, spec: Any, status: Any, annotations: Any, **_: Any) -> dict[str, IndexedRecommendation]:
             entry = index_entry(name, spec, status, annotations)
             return {entry.existing.node_name: entry}
 
-        @kopf.on.event(GROUP, VERSION, REPORT_PLURAL, registry=registry)
+        @kopf.on.event(GROUP, VERSION, REPORT_PLURAL, registry=registry)  # type: ignore[arg-type]  # WatchingFn cannot list the index kwarg
         async def report_event(
             event: Mapping[str, Any], body: Any, name: str, uid: str, status: Any,
-            recommendations_by_node: kopf.Index, logger: logging.Logger, **_: Any,
+            recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **_: Any,
         ) -> None:
             if event.get("type") == "DELETED":
                 self.fleet.forget(name)  # its recommendations go with it (owner references)
@@ -98,7 +100,7 @@ class Operator:
         @kopf.on.event(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
         async def recommendation_event(
             event: Mapping[str, Any], body: Any, name: str, spec: Any, status: Any, annotations: Any,
-            logger: logging.Logger, **_: Any,
+            logger: kopf.Logger, **_: Any,
         ) -> None:
             if event.get("type") == "DELETED" or not status:
                 return
@@ -107,7 +109,7 @@ class Operator:
     # --- reports -------------------------------------------------------------------------
 
     async def on_report(
-        self, name: str, uid: str, status: dict[str, Any], index: kopf.Index, body: Any, logger: logging.Logger
+        self, name: str, uid: str, status: dict[str, Any], index: RecommendationIndex, body: Any, logger: kopf.Logger
     ) -> None:
         if not status:
             return
@@ -141,7 +143,7 @@ class Operator:
         if self.insights is not None:
             self.insights.submit(report, analysis)
 
-    async def _fleet_pass(self, index: kopf.Index, logger: logging.Logger) -> None:
+    async def _fleet_pass(self, index: RecommendationIndex, logger: kopf.Logger) -> None:
         """Cross-node findings and the TTL sweep, at most once per fleet interval (only the active replica
         gets events)."""
         if time.monotonic() - self._last_fleet_pass < self.settings.fleet_interval_seconds:
@@ -150,7 +152,7 @@ class Operator:
         await self.reconcile_node(FLEET_NODE, None, self.fleet.fleet_findings(), index, logger)
         await self._delete_expired(index)
 
-    async def _delete_expired(self, index: kopf.Index) -> None:
+    async def _delete_expired(self, index: RecommendationIndex) -> None:
         """Resolved recommendations past the TTL, also of nodes that no longer report."""
         now = now_utc()
         for entries in list(index.values()):
@@ -159,8 +161,8 @@ class Operator:
                     await self.store.delete(entry.existing.name)
 
     async def reconcile_node(
-        self, node: str, report_uid: str | None, node_findings: list[Finding], index: kopf.Index,
-        logger: logging.Logger, standing: StandingFaults = NO_STANDING_FAULTS,
+        self, node: str, report_uid: str | None, node_findings: list[Finding], index: RecommendationIndex,
+        logger: kopf.Logger, standing: StandingFaults = NO_STANDING_FAULTS,
     ) -> None:
         """Bring one node's recommendations in line with its findings and standing faults (serialised per node)."""
         async with self._node_locks.setdefault(node, asyncio.Lock()):
@@ -168,7 +170,7 @@ class Operator:
 
     async def _reconcile(
         self, node: str, report_uid: str | None, node_findings: list[Finding], entries: list[IndexedRecommendation],
-        logger: logging.Logger, standing: StandingFaults = NO_STANDING_FAULTS,
+        logger: kopf.Logger, standing: StandingFaults = NO_STANDING_FAULTS,
     ) -> None:
         now = now_utc()
         known = {entry.existing.name: entry for entry in entries}
@@ -188,7 +190,7 @@ class Operator:
 
     async def _upsert(
         self, upsert: Upsert, report_uid: str | None, known: IndexedRecommendation | None, finding: Finding,
-        now: datetime, logger: logging.Logger,
+        now: datetime, logger: kopf.Logger,
     ) -> None:
         created = await self.store.apply_spec(upsert.name, upsert.spec, upsert.material_digest, report_uid)
         previous = dict(known.status) if known else {}
@@ -210,18 +212,19 @@ class Operator:
 
     async def _refresh_phase(self, entry: IndexedRecommendation, now: datetime) -> None:
         """An unchanged finding costs no write, unless its phase moved on (a snooze ran out)."""
-        if entry.action_type not in ActionType._value2member_map_:
+        if entry.action_type is None or entry.action_type not in ActionType._value2member_map_:
             return
+        action_type = ActionType(entry.action_type)
         phase = decide_phase(
             active=True, decision=entry.decision, snooze_until=entry.snooze_until,
-            action_type=ActionType(entry.action_type), apply_result=apply_result_of(entry.status), now=now,
+            action_type=action_type, apply_result=apply_result_of(entry.status), now=now,
         )
         if entry.existing.phase is not phase.phase and not phase.should_apply:
             previous = dict(entry.status)
             await self._write_status(entry.existing.name, previous, entry.decision, phase.phase, phase.message,
                                      apply_result_of(previous), now, previous.get("observedGeneration"))
 
-    async def _resolve(self, entry: IndexedRecommendation, now: datetime, logger: logging.Logger) -> None:
+    async def _resolve(self, entry: IndexedRecommendation, now: datetime, logger: kopf.Logger) -> None:
         previous = dict(entry.status)
         result = await self._write_status(
             entry.existing.name, previous, entry.decision, Phase.RESOLVED, "The condition cleared in the latest report.",
@@ -234,11 +237,12 @@ class Operator:
 
     async def on_recommendation(
         self, name: str, spec: dict[str, Any], status: dict[str, Any], annotations: dict[str, str], body: Any,
-        logger: logging.Logger,
+        logger: kopf.Logger,
     ) -> None:
         entry = index_entry(name, spec, status, annotations)
-        if entry.action_type not in ActionType._value2member_map_:
+        if entry.action_type is None or entry.action_type not in ActionType._value2member_map_:
             return
+        action_type = ActionType(entry.action_type)
         now = now_utc()
         active = entry.existing.phase is not Phase.RESOLVED
         apply_result = apply_result_of(status)
@@ -246,7 +250,7 @@ class Operator:
             apply_result = None  # approval withdrawn: a later approval applies again
         phase = decide_phase(
             active=active, decision=entry.decision, snooze_until=entry.snooze_until,
-            action_type=ActionType(entry.action_type), apply_result=apply_result, now=now,
+            action_type=action_type, apply_result=apply_result, now=now,
         )
         if phase.should_apply:
             # kopf hands over events one by one, so this one may predate our own Applying write and the
@@ -260,7 +264,7 @@ class Operator:
             self.metrics.applies.labels("succeeded" if result.succeeded else "failed").inc()
             phase = decide_phase(
                 active=True, decision=entry.decision, snooze_until=None,
-                action_type=ActionType(entry.action_type), apply_result=result, now=now,
+                action_type=action_type, apply_result=result, now=now,
             )
             await self.store.event(
                 dict(body), "Normal" if result.succeeded else "Warning",
@@ -301,7 +305,7 @@ class Operator:
             self.metrics.findings.labels(analysis.node_name, severity).set(count)
         self.metrics.health.labels(analysis.node_name).set(analysis.scores.health)
 
-    def export_index(self, index: kopf.Index) -> None:
+    def export_index(self, index: RecommendationIndex) -> None:
         self.metrics.recommendations.clear()
         for entries in index.values():
             for entry in entries:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -72,7 +73,7 @@ async def _current_confs(urls: Sequence[str]) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(one(client, url) for url in urls)))
 
 
-def _already_applied(action: Action, confs: Sequence[dict[str, Any]], now: str) -> ApplyResult | None:
+def _already_applied(action: Action, confs: Sequence[dict[str, Any]], now: datetime) -> ApplyResult | None:
     """A success without a POST when every process already serves the runtime value; else None (plan it)."""
     key = str(action.parameters.get("key", ""))
     if key not in RUNTIME_EFFECTIVE_KEYS:

@@ -21,6 +21,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules.gpu_health import lost_gpus, standing_findings
@@ -114,7 +115,7 @@ class Plan:
 
 def material_digest(spec: RecommendationSpec) -> str:
     """Digest of what makes a finding *different*, not of its jittering numbers."""
-    material = {
+    material: dict[str, Any] = {
         "rule": spec.rule,
         "severity": spec.severity.value,
         "category": spec.category.value,

@@ -46,7 +46,7 @@ def index_entry(name: str, spec: Mapping[str, Any], status: Mapping[str, Any], a
             name=name,
             node_name=spec.get("nodeName", ""),
             material_digest=annotations.get(SPEC_DIGEST_ANNOTATION),
-            phase=Phase(phase) if phase in Phase._value2member_map_ else None,
+            phase=Phase(phase) if isinstance(phase, str) and phase in Phase._value2member_map_ else None,
             last_seen=parse_rfc3339(status.get("lastSeen")),
             resolved_at=parse_rfc3339(status.get("resolvedAt")),
             rule=spec.get("rule"),
@@ -89,7 +89,8 @@ def build_status(
 
 
 def generation_of(body: Any) -> int | None:
-    return body.get("metadata", {}).get("generation")
+    generation: int | None = body.get("metadata", {}).get("generation")
+    return generation
 
 
 def apply_result_of(status: Mapping[str, Any]) -> ApplyResult | None:

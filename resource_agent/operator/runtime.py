@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import kopf
 from prometheus_client import REGISTRY, start_http_server
@@ -34,7 +35,7 @@ def build_operator(settings: OperatorSettings, registry: kopf.OperatorRegistry, 
     operator.register(registry)
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: object) -> kopf.ConnectionInfo | None:
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:  # kopf passes its activity kwargs (logger, settings, ...)
         return kopf.login_via_client(**kwargs)
 
     @kopf.on.cleanup(registry=registry)

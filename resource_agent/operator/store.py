@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -82,9 +82,10 @@ class RecommendationStore:
     async def get(self, name: str) -> dict[str, Any] | None:
         self._metrics.api_requests.labels("get", RECOMMENDATION_PLURAL).inc()
         try:
-            return await asyncio.to_thread(
+            found = await asyncio.to_thread(
                 self._objects.get_cluster_custom_object, GROUP, VERSION, RECOMMENDATION_PLURAL, name
             )
+            return cast(dict[str, Any], found)  # the client types custom objects as object: they are the JSON dict
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -127,7 +128,7 @@ class RecommendationStore:
         }
         self._metrics.api_requests.labels("create", "events").inc()
         try:
-            await asyncio.to_thread(self._core.create_namespaced_event, EVENT_NAMESPACE, body)
+            await asyncio.to_thread(self._core.create_namespaced_event, EVENT_NAMESPACE, body)  # type: ignore[arg-type]  # validate_call builds the CoreV1Event from the dict
         except ApiException as exc:  # events are best effort: never fail a reconcile over one
             self._metrics.errors.labels("event").inc()
             log.warning("posting event %s for %s failed: HTTP %s", reason, metadata.get("name"), exc.status)
@@ -135,7 +136,7 @@ class RecommendationStore:
     async def list_reports(self) -> list[dict[str, Any]]:
         self._metrics.api_requests.labels("list", REPORT_PLURAL).inc()
         result = await asyncio.to_thread(self._objects.list_cluster_custom_object, GROUP, VERSION, REPORT_PLURAL)
-        return list(result.get("items", []))
+        return list(cast(dict[str, Any], result).get("items", []))  # a custom object list, typed as object
 
     async def _call(self, verb: str, method: Any, name: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
         self._metrics.api_requests.labels(verb, RECOMMENDATION_PLURAL).inc()
@@ -144,4 +145,5 @@ class RecommendationStore:
             method, GROUP, VERSION, RECOMMENDATION_PLURAL, name, body,
             field_manager=manager, force=True, _content_type=APPLY_PATCH, _preload_content=False,
         )
-        return json.loads(response.data)
+        applied: dict[str, Any] = json.loads(response.data)
+        return applied

@@ -12,6 +12,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from resource_agent.api.samples import (
     CollectorState,
@@ -56,6 +57,10 @@ class _Noise:
         return probability >= 1.0 or (probability > 0.0 and self.rng.random() < probability)
 
 
+_K = TypeVar("_K")
+_N = TypeVar("_N", int, float)
+
+
 @dataclass
 class _Counters:
     """Cumulative values carried from one sample to the next."""
@@ -65,7 +70,7 @@ class _Counters:
     ecc_uncorrected: dict[int, int] = field(default_factory=dict)
     lmcache: dict[tuple[str, str], float] = field(default_factory=dict)
 
-    def add(self, table: dict, key: object, amount: float) -> float:
+    def add(self, table: dict[_K, _N], key: _K, amount: _N) -> _N:
         table[key] = table.get(key, 0) + amount
         return table[key]
 

@@ -34,7 +34,7 @@ import yaml
 from resource_agent.analysis.engine import analyze
 from resource_agent.analysis.policy import Policy
 from resource_agent.api.findings import Finding, Severity, TargetKind
-from resource_agent.node_agent.nvml_decode import normalise_bus_id
+from resource_agent.node_agent.bus_ids import normalise_bus_id
 from resource_agent.node_agent.recording import reduce_recording
 
 CASES_DIR = Path(__file__).parent / "cases"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from resource_agent.api.samples import GpuDeviceSample, GpuSample, LostGpu, Sample, XidEvent
 from resource_agent.api.summary import GpuFaultKind, NodeSummary
+from resource_agent.node_agent.bus_ids import PCI_ONLY_ERROR
 from resource_agent.node_agent.faults import FaultTracker
-from resource_agent.node_agent.nvml_decode import PCI_ONLY_ERROR
 from resource_agent.node_agent.recording import reduce_recording, write_recording
 from resource_agent.node_agent.window import SampleWindow, summarize
 from tests.node_agent.agent_samples import gpu_device, system

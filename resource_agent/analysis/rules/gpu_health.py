@@ -720,10 +720,11 @@ def pcie_degraded(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
         pcie, sm = gpu.pcie, gpu.sm_utilization_percent
         if sm is None or sm.mean < limits["load_sm_utilization_mean_min"] or sm.last < limits["load_sm_utilization_last_min"]:
             continue
-        if None in (pcie.link_generation, pcie.link_generation_max, pcie.link_width, pcie.link_width_max):
+        generation, generation_max, width, width_max = pcie.link_generation, pcie.link_generation_max, pcie.link_width, pcie.link_width_max
+        if generation is None or generation_max is None or width is None or width_max is None:
             continue
-        slow_generation = pcie.link_generation < pcie.link_generation_max
-        narrow = pcie.link_width < pcie.link_width_max
+        slow_generation = generation < generation_max
+        narrow = width < width_max
         if not (slow_generation or narrow):
             continue
         findings.append(
@@ -732,18 +733,17 @@ def pcie_degraded(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
                 ctx,
                 severity=Severity.WARNING,
                 target=gpu_target(gpu),
-                text=f"GPU {gpu.index} PCIe link runs at gen{pcie.link_generation} x{pcie.link_width} "
-                f"instead of gen{pcie.link_generation_max} x{pcie.link_width_max} under load",
+                text=f"GPU {gpu.index} PCIe link runs at gen{generation} x{width} instead of gen{generation_max} x{width_max} under load",
                 evidence=[
-                    evidence(summary, "gpu.pcie.link_generation", "last", pcie.link_generation, pcie.link_generation_max, "<"),
-                    evidence(summary, "gpu.pcie.link_width", "last", pcie.link_width, pcie.link_width_max, "<"),
+                    evidence(summary, "gpu.pcie.link_generation", "last", generation, generation_max, "<"),
+                    evidence(summary, "gpu.pcie.link_width", "last", width, width_max, "<"),
                     evidence(summary, "gpu.sm_utilization_percent", "last", sm.last, limits["load_sm_utilization_last_min"], ">=", "%"),
                 ],
                 action=action(
                     ActionType.CHECK_PCIE_LINK,
                     gpuIndex=gpu.index,
-                    expectedGeneration=pcie.link_generation_max,
-                    expectedWidth=pcie.link_width_max,
+                    expectedGeneration=generation_max,
+                    expectedWidth=width_max,
                 ),
                 impact="A full-speed link restores host-GPU bandwidth for loads and KV-cache transfers.",
                 sensitive=gpu_sensitive(gpu),

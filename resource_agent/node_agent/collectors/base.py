@@ -80,6 +80,7 @@ def run_collectors(collectors: Iterable[Collector], timestamp: float | None = No
     sample = Sample(timestamp=time.time() if timestamp is None else timestamp)
     for collector in collectors:
         started = time.perf_counter()
+        reason: str | None
         try:
             collector.update(sample)
         except CollectorUnavailable as exc:

@@ -31,10 +31,10 @@ from typing import Any, TypeVar
 import pynvml
 
 from resource_agent.api.samples import GpuDeviceSample, GpuProcess, GpuSample, LostGpu, Sample, XidEvent
+from resource_agent.node_agent.bus_ids import PCI_ONLY_ERROR, normalise_bus_id
 from resource_agent.node_agent.cgroups import process_name, process_pod
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, CollectorUnavailable, register_collector
 from resource_agent.node_agent.nvml_decode import (
-    PCI_ONLY_ERROR,
     VIOLATION_FIELDS,
     VIOLATION_POLICIES,
     cuda_version,
@@ -42,7 +42,6 @@ from resource_agent.node_agent.nvml_decode import (
     decode_recovery_action,
     field_value,
     is_nvidia_gpu,
-    normalise_bus_id,
     process_started_at,
     text,
 )

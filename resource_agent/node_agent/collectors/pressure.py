@@ -83,7 +83,7 @@ class PressureCollector(Collector):
             resources[resource] = parse_irq_pressure(text, str(path)) if resource in FULL_ONLY_RESOURCES else parse_pressure(text, str(path))
         if not resources:
             raise CollectorUnavailable("PSI not available: " + "; ".join(unreadable))
-        sample.pressure = PressureSample(**resources)  # type: ignore[arg-type]
+        sample.pressure = PressureSample(**resources)
 
 
 @register_collector("pressure")
