@@ -55,8 +55,8 @@ def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) 
 
     `bounds` are the finite upper bounds, ascending; `counts` the cumulative counts per bound and
     the +Inf bucket last. None where PromQL gives NaN (no observations, fewer than two buckets).
-    Counts are first made monotonic as Prometheus does (a lower bucket above a higher one is
-    raised to it, as `ensureMonotonic` does)."""
+    Counts are first made monotonic as Prometheus' `ensureMonotonic` does: a bucket whose count
+    is below the bucket under it is raised to that count."""
     if math.isnan(q):
         return None
     if q < 0:
