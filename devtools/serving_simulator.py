@@ -234,7 +234,7 @@ def serve(engine: SimulatedEngine, port: int, host: str = "127.0.0.1") -> Thread
     """Serve `engine`'s /metrics on a background thread; `shutdown()` the server to stop."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             if self.path.split("?")[0] != "/metrics":
                 self.send_error(404)
                 return
