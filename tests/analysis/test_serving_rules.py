@@ -105,7 +105,7 @@ def test_latency_slo_names_the_likely_cause() -> None:
     [kv] = serving.latency_slo(window("kv-bound"), POLICY)
     assert "time to first token p95" in kv.summary and "KV cache is full" in kv.summary
     [queued] = serving.latency_slo(window("scheduler-bound"), POLICY)
-    assert "queued" in queued.summary and queued.action.type is ActionType.SCALE_SERVING_REPLICAS
+    assert "queued while the KV cache has room" in queued.summary and queued.action.parameters["setting"] == "max_num_seqs"
     assert not serving.latency_slo(window("healthy"), POLICY)
     strict = Policy.model_validate({"rules": {"serving-latency-slo": {"thresholds": {"ttft_p95_seconds_max": 0.1}}}})
     [breach] = serving.latency_slo(window("healthy"), strict)  # the SLO is the policy's

@@ -221,6 +221,10 @@ def _cause(engine: ServingInstanceSummary, latency_p95: float, limits: Mapping[s
         act, _ = _kv_action(engine)
         return "the KV cache is full (requests wait for room, preempted ones recompute)", act
     if queue is not None and queue >= limits["queue_share_min"] * latency_p95:
+        if kv is not None and kv.p95 < limits["kv_usage_p95_room_max"]:  # queued with KV room: the batch limit
+            setting = BATCH_SETTING.get(engine.engine, "max_num_seqs")
+            return (f"requests spend {queue:.2f} s (p95) queued while the KV cache has room (batch limit or CPU)",
+                    action(ActionType.TUNE_SERVING_ENGINE, instance=engine.instance, setting=setting, alternatives="max_num_batched_tokens; CPU for the engine"))
         return (f"requests spend {queue:.2f} s (p95) queued", action(ActionType.SCALE_SERVING_REPLICAS, instance=engine.instance,
                                                                      direction="up", model=engine.model_name))
     return "prefill or decode itself is slow (long prompts, large batches or a slow GPU)", action(
@@ -233,9 +237,9 @@ def _cause(engine: ServingInstanceSummary, latency_p95: float, limits: Mapping[s
     actions=(ActionType.TUNE_SERVING_ENGINE, ActionType.SCALE_SERVING_REPLICAS),
     family="serving",
     category=Category.SERVING,
-    weight=65,
+    weight=55,
     defaults={"ttft_p95_seconds_max": 2.0, "inter_token_p95_seconds_max": 0.2, "requests_min": 20.0,
-              "queue_share_min": 0.5, "kv_usage_p95_min": 90.0},
+              "queue_share_min": 0.5, "kv_usage_p95_min": 90.0, "kv_usage_p95_room_max": 60.0},
 )
 def latency_slo(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """The window's time to first token or inter-token latency p95 (the quantile of the
@@ -243,7 +247,8 @@ def latency_slo(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     gives) above the SLO the policy names (`ttft_p95_seconds_max`, `inter_token_p95_seconds_max`),
     over at least `requests_min` requests. The finding names the likely cause from the other
     signals: a full KV cache or preemptions, time spent queued (queue p95 at least
-    `queue_share_min` of the TTFT p95), else the compute itself."""
+    `queue_share_min` of the TTFT p95: the batch limit when the KV cache has room, p95 below
+    `kv_usage_p95_room_max` %, else too few replicas), else the compute itself."""
     limits = ctx.limits
     findings = []
     for engine in engines(summary):
