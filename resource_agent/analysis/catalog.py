@@ -8,13 +8,14 @@ from types import MappingProxyType
 
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rule import Rule
-from resource_agent.analysis.rules import cache, gpu, gpu_health, host
+from resource_agent.analysis.rules import cache, gpu, gpu_health, host, serving
 
 FAMILIES: Mapping[str, str] = {
     "gpu": "GPU utilisation, memory, clocks, power and temperature",
     "gpu_health": "GPU hardware health (ECC, row remapping, XID, NVML recovery, lost GPUs, PCIe)",
     "host": "Host CPU, memory, disk and network",
     "cache": "KV cache (LMCache)",
+    "serving": "Serving engines (vLLM, SGLang): queue, KV cache, latency, prefix cache",
 }
 
 _ALL: tuple[Rule, ...] = (
@@ -22,6 +23,7 @@ _ALL: tuple[Rule, ...] = (
     *gpu_health.RULES,
     *host.RULES,
     *cache.RULES,
+    *serving.RULES,
 )
 
 RULES: Mapping[str, Rule] = MappingProxyType({r.id: r for r in sorted(_ALL, key=lambda r: r.id)})

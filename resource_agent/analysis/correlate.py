@@ -14,7 +14,9 @@ Root causes:
 - `host-cpu`: host-cpu-saturated and host-cpu-starving-gpus on the node;
 - `gpu-thermal`: gpu-thermal-throttling and gpu-temperature-near-slowdown on a GPU;
 - `lmcache-remote`: lmcache-backend-degraded and lmcache-remote-gets-timing-out on an instance;
-- `lmcache-capacity`: lmcache-low-hit-rate-evicting and lmcache-usage-near-full on an instance.
+- `lmcache-capacity`: lmcache-low-hit-rate-evicting and lmcache-usage-near-full on an instance;
+- `serving-queue`: serving-kv-cache-bound, serving-scheduler-bound and serving-latency-slo on a
+  serving engine (a breached SLO is usually the queue's doing).
 
 Findings of other rules, or alone in their group, pass unchanged.
 """
@@ -37,6 +39,9 @@ CAUSE_OF_RULE: Mapping[str, str] = MappingProxyType(
         "lmcache-remote-gets-timing-out": "lmcache-remote",
         "lmcache-low-hit-rate-evicting": "lmcache-capacity",
         "lmcache-usage-near-full": "lmcache-capacity",
+        "serving-kv-cache-bound": "serving-queue",
+        "serving-scheduler-bound": "serving-queue",
+        "serving-latency-slo": "serving-queue",
     }
 )
 MAX_CORRELATED = 16

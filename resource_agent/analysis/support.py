@@ -18,7 +18,7 @@ from resource_agent.api.findings import (
     TargetKind,
 )
 from resource_agent.api.samples import GpuProcess
-from resource_agent.api.summary import GpuSummary, LMCacheInstanceSummary, NodeSummary
+from resource_agent.api.summary import GpuSummary, LMCacheInstanceSummary, NodeSummary, ServingInstanceSummary
 
 GIB = 1024**3
 GB = 1000**3
@@ -48,6 +48,29 @@ def lmcache_target(instance: LMCacheInstanceSummary) -> Target:
         namespace=instance.namespace,
         lmcache_instance=instance.instance,
     )
+
+
+def serving_target(engine: ServingInstanceSummary) -> Target:
+    return Target(
+        kind=TargetKind.SERVING_INSTANCE,
+        name=engine.pod or engine.instance,
+        namespace=engine.namespace,
+        pod_uid=engine.pod_uid,
+        serving_instance=engine.key(),
+    )
+
+
+def serving_sensitive(engine: ServingInstanceSummary) -> list[tuple[str, str]]:
+    values = [("instance", engine.instance)]
+    if engine.pod:
+        values.append(("pod", engine.pod))
+    if engine.namespace:
+        values.append(("namespace", engine.namespace))
+    if engine.url:
+        values.append(("url", engine.url))
+    if engine.model_name:
+        values.append(("model", engine.model_name))
+    return values
 
 
 def gpu_sensitive(gpu: GpuSummary) -> list[tuple[str, str]]:
@@ -118,8 +141,10 @@ def make_finding(
 ) -> Finding:
     """A finding of the context's rule; the node name and target names are always listed as sensitive."""
     values = [("node", summary.node_name), *sensitive]
-    if target.kind in (TargetKind.PROCESS, TargetKind.LMCACHE_INSTANCE):
+    if target.kind in (TargetKind.PROCESS, TargetKind.LMCACHE_INSTANCE, TargetKind.SERVING_INSTANCE):
         values.append(("name", target.name))
+    if target.serving_instance:
+        values.append(("instance", target.serving_instance))
     if target.pod_uid:
         values.append(("pod-uid", target.pod_uid))
     if target.gpu_uuid:

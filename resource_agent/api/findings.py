@@ -35,6 +35,7 @@ class Category(StrEnum):
     NETWORK = "network"
     CACHE = "cache"
     HARDWARE = "hardware"
+    SERVING = "serving"  # the serving engine's own work: queue, KV cache, latency
 
 
 class ActionType(StrEnum):
@@ -64,6 +65,8 @@ class ActionType(StrEnum):
     SET_LMCACHE_CONFIG = "set-lmcache-config"
     DISABLE_LMCACHE = "disable-lmcache"
     CHECK_LMCACHE_BACKEND = "check-lmcache-backend"
+    SCALE_SERVING_REPLICAS = "scale-serving-replicas"
+    TUNE_SERVING_ENGINE = "tune-serving-engine"
 
 
 # How disruptive, and so how strong, each action is: strongest first. When findings that
@@ -90,12 +93,14 @@ ACTION_STRENGTH_ORDER: tuple[ActionType, ...] = (
     ActionType.REDUCE_DISK_IO,
     ActionType.CHECK_NETWORK,
     ActionType.CHECK_LMCACHE_BACKEND,
+    ActionType.SCALE_SERVING_REPLICAS,
     ActionType.REVIEW_POWER_LIMIT,
     ActionType.RESET_APPLICATION_CLOCKS,
     ActionType.REDUCE_GPU_MEMORY_USAGE,
     ActionType.RECLAIM_GPU_MEMORY,
     ActionType.REBALANCE_GPU_WORKLOADS,
     ActionType.CONSOLIDATE_GPU_WORKLOADS,
+    ActionType.TUNE_SERVING_ENGINE,
     ActionType.SET_LMCACHE_CONFIG,
     ActionType.DISABLE_LMCACHE,
     # look into it
@@ -147,6 +152,8 @@ ACTION_CATALOG: dict[ActionType, ActionSpec] = {
     ActionType.SET_LMCACHE_CONFIG: ActionSpec({"instance": str, "key": str, "value": str}, {"previous": str, "runtimeEffective": bool}, True, "Change one LMCache setting."),
     ActionType.DISABLE_LMCACHE: ActionSpec({"instance": str}, {}, False, "Turn the cache off to free its memory."),
     ActionType.CHECK_LMCACHE_BACKEND: ActionSpec({"instance": str}, {"backend": str}, False, "Check the remote cache backend."),
+    ActionType.SCALE_SERVING_REPLICAS: ActionSpec({"instance": str, "direction": str}, {"model": str, "reason": str}, False, "Add replicas of a serving engine (direction up), or consolidate / scale it to zero (down, zero)."),
+    ActionType.TUNE_SERVING_ENGINE: ActionSpec({"instance": str, "setting": str}, {"value": str, "previous": str, "alternatives": str, "reason": str}, False, "Change a serving engine setting (vLLM gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, max_model_len; SGLang --mem-fraction-static, --max-running-requests), or the engine's CPU or routing."),
 }
 
 
@@ -189,6 +196,7 @@ class TargetKind(StrEnum):
     DISK = "Disk"
     NETWORK_INTERFACE = "NetworkInterface"
     LMCACHE_INSTANCE = "LMCacheInstance"
+    SERVING_INSTANCE = "ServingInstance"
 
 
 class Target(ApiModel):
@@ -200,12 +208,15 @@ class Target(ApiModel):
     pid: int | None = None
     pod_uid: str | None = None
     lmcache_instance: str | None = None
+    serving_instance: str | None = None  # endpoint id | model | engine index (ServingInstanceSummary.key)
 
     def key(self) -> str:
-        """A stable identity string: kind/namespace/name (+ GPU uuid)."""
+        """A stable identity string: kind/namespace/name (+ GPU uuid, + serving engine and model)."""
         parts = [self.kind.value, self.namespace or "", self.name]
         if self.gpu_uuid:
             parts.append(self.gpu_uuid)
+        if self.serving_instance:
+            parts.append(self.serving_instance)
         return "/".join(parts)
 
 

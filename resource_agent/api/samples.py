@@ -276,6 +276,62 @@ class LMCacheSample(ApiModel):
     instances: list[LMCacheInstanceSample] = Field(default_factory=list)
 
 
+# --- serving engines (vLLM, SGLang) -----------------------------------------------
+
+
+class ServingHistogram(ApiModel):
+    """A Prometheus histogram as scraped: cumulative counts per finite upper bound, then the +Inf bucket."""
+
+    bounds: list[float] = Field(default_factory=list)  # finite upper bounds (`le`), ascending
+    counts: list[float] = Field(default_factory=list)  # cumulative; len(bounds) + 1, the last is +Inf (= the count)
+    sum: float = 0.0
+
+
+class ServingInstanceSample(ApiModel):
+    """One serving engine's figures for one model (and engine index, with vLLM data parallelism).
+
+    Gauges as read, counters cumulative, histograms as cumulative buckets: the window takes
+    increases (counter resets handled) and the quantiles of the bucket increases."""
+
+    instance: str  # stable id of the endpoint: "<namespace>/<pod>" or the URL given on the command line
+    engine: str  # "vllm" | "sglang"
+    model_name: str | None = None
+    engine_index: str | None = None  # vLLM's `engine` label (one engine core per data-parallel rank)
+    pod: str | None = None
+    namespace: str | None = None
+    pod_uid: str | None = None
+    url: str | None = None
+    reachable: bool = True
+    error: str | None = None
+    # gauges
+    requests_running: float | None = None
+    requests_waiting: float | None = None
+    kv_cache_usage_percent: float | None = None  # vllm:kv_cache_usage_perc x 100, sglang:token_usage x 100
+    prefix_cache_hit_rate_percent: float | None = None  # a gauge where the engine has one (SGLang, vLLM V0)
+    # cumulative counters
+    preemptions_total: float | None = None
+    prefix_cache_queries_total: float | None = None  # tokens looked up in the prefix cache
+    prefix_cache_hits_total: float | None = None  # tokens found there
+    prompt_tokens_total: float | None = None
+    generation_tokens_total: float | None = None
+    requests_finished_total: float | None = None
+    requests_finished_by_reason: dict[str, float] = Field(default_factory=dict)  # vLLM finished_reason -> total
+    # histograms (cumulative buckets)
+    ttft_seconds: ServingHistogram | None = None
+    inter_token_latency_seconds: ServingHistogram | None = None
+    e2e_latency_seconds: ServingHistogram | None = None
+    queue_time_seconds: ServingHistogram | None = None
+    # configuration
+    gpu_memory_utilization: float | None = None  # vllm:cache_config_info
+    num_gpu_blocks: float | None = None
+    block_size: float | None = None
+    max_total_num_tokens: float | None = None  # sglang:max_total_num_tokens
+
+
+class ServingSample(ApiModel):
+    instances: list[ServingInstanceSample] = Field(default_factory=list)
+
+
 # --- one sample ----------------------------------------------------------------
 
 
@@ -285,4 +341,5 @@ class Sample(ApiModel):
     pressure: PressureSample | None = None
     gpu: GpuSample | None = None
     lmcache: LMCacheSample | None = None
+    serving: ServingSample | None = None
     collectors: list[CollectorStatus] = Field(default_factory=list)

@@ -290,6 +290,74 @@ class LMCacheSection(ApiModel):
     instances: list[LMCacheInstanceSummary] = Field(default_factory=list)
 
 
+# --- serving engines (vLLM, SGLang) -------------------------------------------------------
+
+
+class LatencySummary(ApiModel):
+    """A latency histogram over the window: quantiles of the bucket *increases* in the window.
+
+    p50/p95 are what PromQL's `histogram_quantile(q, increase(h_bucket[window]))` gives on the
+    same scrapes (linear interpolation inside a bucket; a rank in the +Inf bucket gives the
+    highest finite bound). None when nothing was observed in the window."""
+
+    count: float  # observations in the window (increase of the +Inf bucket)
+    mean: float | None = None  # increase of the sum / increase of the count
+    p50: float | None = None
+    p95: float | None = None
+
+
+class ServingInstanceSummary(ApiModel):
+    """One serving engine's work over the window, for one model (and engine index)."""
+
+    instance: str  # endpoint id: "<namespace>/<pod>" or the URL given on the command line
+    engine: str  # "vllm" | "sglang"
+    model_name: str | None = None
+    engine_index: str | None = None
+    pod: str | None = None
+    namespace: str | None = None
+    pod_uid: str | None = None
+    url: str | None = None
+    reachable: bool = True
+    error: str | None = None
+    samples: int = 0  # samples in the window with this engine's figures
+    window_seconds: float = 0.0  # first to last of those samples
+    requests_running: Stat | None = None
+    requests_waiting: Stat | None = None
+    kv_cache_usage_percent: Stat | None = None
+    preemptions: float | None = None  # increase over the window (counter resets handled)
+    prefix_cache_queries: float | None = None  # tokens looked up (increase)
+    prefix_cache_hits: float | None = None
+    prefix_cache_hit_rate: float | None = None  # 0-1: hits / queries, else the engine's own gauge (mean)
+    prompt_tokens_per_second: float | None = None
+    generation_tokens_per_second: float | None = None
+    requests_per_second: float | None = None  # finished requests
+    requests_finished: float | None = None
+    requests_finished_by_reason: dict[str, float] = Field(default_factory=dict)
+    ttft_seconds: LatencySummary | None = None
+    inter_token_latency_seconds: LatencySummary | None = None
+    queue_time_seconds: LatencySummary | None = None
+    e2e_latency_seconds: LatencySummary | None = None
+    gpu_memory_utilization: float | None = None
+    num_gpu_blocks: float | None = None
+    block_size: float | None = None
+    max_total_num_tokens: float | None = None
+    lmcache_instance: str | None = None  # the LMCache instance in the same pod (or on the same host URL)
+    gpu_indices: list[int] = Field(default_factory=list)  # GPUs whose processes belong to the engine's pod
+
+    def key(self) -> str:
+        """Stable id of this engine and model: the instance, plus the model and engine index when known."""
+        parts = [self.instance]
+        if self.model_name:
+            parts.append(self.model_name)
+        if self.engine_index:
+            parts.append(f"engine{self.engine_index}")
+        return "|".join(parts)
+
+
+class ServingSection(ApiModel):
+    instances: list[ServingInstanceSummary] = Field(default_factory=list)
+
+
 # --- the node ------------------------------------------------------------------------
 
 
@@ -307,5 +375,6 @@ class NodeSummary(ApiModel):
     networks: list[NetworkSummary] = Field(default_factory=list)
     gpu: GpuSection
     lmcache: LMCacheSection = Field(default_factory=LMCacheSection)
+    serving: ServingSection = Field(default_factory=ServingSection)
     collectors: list[CollectorStatus] = Field(default_factory=list)
     uptime_seconds: float | None = None

@@ -64,6 +64,8 @@ def collector_options(command: Callable[..., Any]) -> Callable[..., Any]:
         given = {key: kwargs.pop(key) for key in list(kwargs) if key in fields}
         if given.get("lmcache_urls") == ():
             given["lmcache_urls"] = None  # not given: the environment or the file may set them
+        if given.get("serving_urls") == ():
+            given["serving_urls"] = None
         config = load_agent_config(config_file, given)
         return command(config=config, enabled=config.enabled_collectors(switches), **kwargs)
 
@@ -74,6 +76,7 @@ def collector_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--host-root", type=click.Path(file_okay=False, path_type=Path), help="Host / mount for filesystem usage (like node_exporter --path.rootfs). Default /."),
         click.option("--node-name", help="Node name (default: $NODE_NAME, else the host's name)."),
         click.option("--lmcache-url", "lmcache_urls", multiple=True, metavar="URL", help="LMCache internal API URL (repeatable)."),
+        click.option("--serving-url", "serving_urls", multiple=True, metavar="ENGINE=URL", help="Serving engine metrics, e.g. vllm=http://10.0.0.5:8000 or sglang=http://host:30000 (repeatable)."),
         click.option("--scenario", help="Simulated node profile (turns on the scenario collector)."),
         click.option("--scenario-seed", type=int, help="Random seed of the simulated profile."),
     ]

@@ -138,11 +138,12 @@ def _sensitive_values(
         values.append(("uuid", target.pod_uid or ""))
         values.append(("uuid", target.gpu_uuid or ""))
         values.append(("instance", target.lmcache_instance or ""))
+        values.append(("instance", target.serving_instance or ""))
         if target.kind is TargetKind.NODE:
             values.append(("node", target.name))
         elif target.kind is TargetKind.PROCESS:
             values.append(("pod", target.name))
-        elif target.kind is TargetKind.LMCACHE_INSTANCE:
+        elif target.kind in (TargetKind.LMCACHE_INSTANCE, TargetKind.SERVING_INSTANCE):
             values.append(("instance", target.name))
     if summary is not None:
         values.append(("node", summary.node_name))
@@ -152,6 +153,10 @@ def _sensitive_values(
             values.extend([("pod", cache.pod or ""), ("namespace", cache.namespace or "")])
             values.append(("instance", cache.instance))
             values.extend(("url", url) for url in cache.urls)
+        for engine in summary.serving.instances:
+            values.extend([("pod", engine.pod or ""), ("namespace", engine.namespace or ""), ("uuid", engine.pod_uid or "")])
+            values.append(("instance", engine.instance))
+            values.append(("url", engine.url or ""))
     return [(kind, value) for kind, value in values if len(value) >= MIN_SENSITIVE_LENGTH]
 
 

@@ -22,9 +22,12 @@ from resource_agent.api.samples import (
     LMCacheInstanceSample,
     PressureResource,
     Sample,
+    ServingInstanceSample,
+    ServingSample,
     SystemSample,
 )
 from resource_agent.node_agent.nvml_decode import CLOCK_EVENT_REASONS
+from resource_agent.node_agent.serving_summary import ServingReducer
 
 NAMESPACE = "resource_agent"
 MHZ = 1e6
@@ -83,17 +86,20 @@ class SampleExporter(PrometheusCollector):
         self._latest: Sample | None = None
         self._xids: Counter[tuple[str, str, str]] = Counter()  # (gpu index, uuid, xid) -> events since start
         self._lock = threading.Lock()
+        self._serving: dict[tuple[str, str, str], tuple[float, ServingInstanceSample]] = {}  # engine key -> previous scrape
+        self._serving_derived: list[tuple[dict[str, str], dict[str, float | None]]] = []
 
     def observe(self, sample: Sample) -> None:
         with self._lock:
             self._latest = sample
+            self._serving_derived, self._serving = _serving_intervals(sample, self._serving)
             for device in sample.gpu.devices if sample.gpu else []:
                 for event in device.xid_events:
                     self._xids[(str(device.index), device.uuid, str(event.xid))] += 1
 
     def collect(self) -> Iterable[Metric]:
         with self._lock:
-            sample, xids = self._latest, dict(self._xids)
+            sample, xids, serving_derived = self._latest, dict(self._xids), list(self._serving_derived)
         families = _Families()
         if sample is not None:
             if sample.system is not None:
@@ -113,6 +119,10 @@ class SampleExporter(PrometheusCollector):
                 families.count("gpu_xid_errors", "XID errors seen since the agent started.", events, {"gpu": index, "uuid": uuid, "xid": xid})
             for instance in sample.lmcache.instances if sample.lmcache else []:
                 _lmcache(families, instance)
+            for engine in sample.serving.instances if sample.serving else []:
+                _serving(families, engine)
+            for labels, derived in serving_derived:
+                _serving_derived_figures(families, labels, derived)
             for status in sample.collectors:
                 labels = {"collector": status.name}
                 families.set("collector_duration_seconds", "Time a collector took in the last sample.", status.duration_seconds, labels)
@@ -273,6 +283,93 @@ def _lmcache(families: _Families, instance: LMCacheInstanceSample) -> None:
         families.count(name, documentation, getattr(instance, field), labels)
     for name, field, documentation in _LMCACHE_GAUGES:
         families.set(name, documentation, getattr(instance, field), labels)
+
+
+# --- serving engines ------------------------------------------------------------------
+# Labels: serving_instance (endpoint id), serving_engine (vllm | sglang), model_name, engine_index
+# (vLLM's `engine`); never `instance` or `job`, which Prometheus sets on the agent's own target.
+
+_SERVING_GAUGES = (
+    ("serving_requests_running", "requests_running", "Requests in the engine's running batch."),
+    ("serving_requests_waiting", "requests_waiting", "Requests queued in the engine."),
+)
+_SERVING_COUNTERS = (
+    ("serving_preemptions", "preemptions_total", "Requests the engine preempted (vLLM) or retracted (SGLang)."),
+    ("serving_prompt_tokens", "prompt_tokens_total", "Prompt tokens the engine processed."),
+    ("serving_generation_tokens", "generation_tokens_total", "Tokens the engine generated."),
+    ("serving_requests_finished", "requests_finished_total", "Requests the engine finished."),
+)
+_LATENCIES = {
+    "ttft": "ttft_seconds",
+    "inter_token": "inter_token_latency_seconds",
+    "queue": "queue_time_seconds",
+    "e2e": "e2e_latency_seconds",
+}
+
+
+def _serving_labels(instance: ServingInstanceSample) -> dict[str, str]:
+    return {
+        "serving_instance": instance.instance,
+        "serving_engine": instance.engine,
+        "model_name": instance.model_name or "",
+        "engine_index": instance.engine_index or "",
+    }
+
+
+def _serving(families: _Families, instance: ServingInstanceSample) -> None:
+    labels = _serving_labels(instance)
+    families.set("serving_up", "1 when the serving engine's /metrics answered.", instance.reachable, labels)
+    for name, field, documentation in _SERVING_GAUGES:
+        families.set(name, documentation, getattr(instance, field), labels)
+    families.set("serving_kv_cache_usage_ratio", "KV-cache use of the engine, 0-1.", _ratio(instance.kv_cache_usage_percent), labels)
+    for name, field, documentation in _SERVING_COUNTERS:
+        families.count(name, documentation, getattr(instance, field), labels)
+
+
+def _serving_intervals(
+    sample: Sample, previous: dict[tuple[str, str, str], tuple[float, ServingInstanceSample]]
+) -> tuple[list[tuple[dict[str, str], dict[str, float | None]]], dict[tuple[str, str, str], tuple[float, ServingInstanceSample]]]:
+    """Figures over the interval since the previous sample, per engine: rates, hit ratio, latency quantiles."""
+    derived, latest = [], {}
+    for instance in sample.serving.instances if sample.serving else []:
+        if not instance.reachable:
+            continue
+        key = (instance.instance, instance.model_name or "", instance.engine_index or "")
+        latest[key] = (sample.timestamp, instance)
+        before = previous.get(key)
+        if before is None or sample.timestamp <= before[0]:
+            continue
+        reducer = ServingReducer()
+        reducer.add(before[0], ServingSample(instances=[before[1]]))
+        reducer.add(sample.timestamp, ServingSample(instances=[instance]))
+        summary = next(iter(reducer.instances()))
+        figures: dict[str, float | None] = {
+            "prompt_tokens_per_second": summary.prompt_tokens_per_second,
+            "generation_tokens_per_second": summary.generation_tokens_per_second,
+            "requests_per_second": summary.requests_per_second,
+            "prefix_cache_hit_ratio": summary.prefix_cache_hit_rate,
+        }
+        for latency, field in _LATENCIES.items():
+            histogram = getattr(summary, field)
+            figures[f"{latency}:0.5"] = histogram.p50 if histogram else None
+            figures[f"{latency}:0.95"] = histogram.p95 if histogram else None
+        derived.append((_serving_labels(instance), figures))
+    return derived, latest
+
+
+def _serving_derived_figures(families: _Families, labels: dict[str, str], figures: dict[str, float | None]) -> None:
+    families.set("serving_prompt_tokens_per_second", "Prompt tokens per second since the previous sample.", figures["prompt_tokens_per_second"], labels)
+    families.set("serving_generation_tokens_per_second", "Generated tokens per second since the previous sample.", figures["generation_tokens_per_second"], labels)
+    families.set("serving_requests_per_second", "Finished requests per second since the previous sample.", figures["requests_per_second"], labels)
+    families.set("serving_prefix_cache_hit_ratio", "Prefix-cache hits / queries since the previous sample.", figures["prefix_cache_hit_ratio"], labels)
+    for latency in _LATENCIES:
+        for quantile in ("0.5", "0.95"):
+            families.set(
+                "serving_latency_seconds",
+                "Latency quantile since the previous sample: histogram_quantile of the bucket increases (latency: ttft, inter_token, queue, e2e).",
+                figures[f"{latency}:{quantile}"],
+                {**labels, "latency": latency, "quantile": quantile},
+            )
 
 
 def build_registry(exporter: SampleExporter) -> CollectorRegistry:

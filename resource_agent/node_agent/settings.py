@@ -37,6 +37,7 @@ class AgentConfig(LayeredSettings):
     host_root: Path = Path("/")
     node_name: str | None = Field(default=None, validation_alias=AliasChoices("node_name", "RESOURCE_AGENT_NODE_NAME", "NODE_NAME"))
     lmcache_urls: list[str] = Field(default_factory=list)
+    serving_urls: list[str] = Field(default_factory=list)  # ENGINE=URL, e.g. vllm=http://10.0.0.5:8000
     collectors: dict[str, bool] = Field(default_factory=dict)  # collector name -> enabled
     options: dict[str, str] = Field(default_factory=dict)  # per-collector options, e.g. lmcache.discover-pods
     scenario: str | None = None
@@ -57,6 +58,7 @@ class AgentConfig(LayeredSettings):
             host_root=self.host_root,
             node_name=self.node_name,
             lmcache_urls=tuple(self.lmcache_urls),
+            serving_urls=tuple(self.serving_urls),
             scenario=self.scenario,
             scenario_seed=self.scenario_seed,
             options=dict(self.options),

@@ -44,11 +44,13 @@ from resource_agent.api.summary import (
     PressureLineSummary,
     PressureResourceSummary,
     PressureSummary,
+    ServingSection,
     Window,
 )
 from resource_agent.node_agent.faults import FaultTracker
 from resource_agent.node_agent.gpu_summary import GpuReducer
 from resource_agent.node_agent.lmcache_summary import LMCacheReducer
+from resource_agent.node_agent.serving_summary import ServingReducer, link
 from resource_agent.node_agent.stats import Row, increase, ratio_percent, stat
 
 DEFAULT_CAPACITY = 60
@@ -155,6 +157,7 @@ class WindowReducer:
         self._pressure: dict[tuple[str, str], list[Row]] | None = None  # None until a sample has PSI
         self._gpus = GpuReducer()
         self._lmcache = LMCacheReducer()
+        self._serving = ServingReducer()
         self._feed_faults = faults is None
         self.faults = faults if faults is not None else FaultTracker()
 
@@ -182,6 +185,8 @@ class WindowReducer:
             self._gpus.add(sample.gpu)
         if sample.lmcache is not None:
             self._lmcache.add(sample.lmcache)
+        if sample.serving is not None:
+            self._serving.add(sample.timestamp, sample.serving)
         if self._feed_faults:
             self.faults.add(sample)
 
@@ -195,6 +200,8 @@ class WindowReducer:
         statuses = {status.name: status for status in self._collectors}
         host = self._host
         with collection_paused():
+            gpus = self._gpus.summaries(self.faults.faults)
+            caches = self._lmcache.instances()
             return NodeSummary(
                 node_name=node_name,
                 agent_version=agent_version or __version__,
@@ -208,11 +215,12 @@ class WindowReducer:
                 gpu=GpuSection(
                     available=self._gpu is not None,
                     reason=_unavailable_reason(statuses.get("gpu"), "gpu"),
-                    devices=self._gpus.summaries(self.faults.faults),
+                    devices=gpus,
                     lost=self.faults.lost(),
                     expected_count=self.faults.expected_count,
                 ),
-                lmcache=LMCacheSection(instances=self._lmcache.instances()),
+                lmcache=LMCacheSection(instances=caches),
+                serving=ServingSection(instances=link(self._serving.instances(), caches, gpus)),
                 collectors=list(self._collectors),
                 uptime_seconds=system.uptime_seconds,
             )

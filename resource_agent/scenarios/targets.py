@@ -13,5 +13,7 @@ def describe_target(target: Target) -> str:
         return f"gpu{target.gpu_index}"
     if target.kind is TargetKind.LMCACHE_INSTANCE:
         return f"lmcache:{target.lmcache_instance or target.name}"
+    if target.kind is TargetKind.SERVING_INSTANCE:
+        return f"serving:{target.serving_instance or target.name}"
     prefix = {TargetKind.DISK: "disk", TargetKind.NETWORK_INTERFACE: "nic", TargetKind.PROCESS: "process"}[target.kind]
     return f"{prefix}:{target.name}"

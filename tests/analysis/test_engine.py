@@ -75,7 +75,7 @@ def test_scores_come_with_the_analysis():
 def test_every_rule_is_documented_with_a_rationale_and_a_known_family():
     for info in RULES.values():
         assert len(info.rationale) > 40
-        assert info.family in {"gpu", "gpu_health", "host", "cache"}
+        assert info.family in {"gpu", "gpu_health", "host", "cache", "serving"}
 
 
 def test_findings_only_carry_the_actions_their_rule_declares():

@@ -41,6 +41,9 @@ from resource_agent.api.samples import (
     PressureResource,
     PressureSample,
     Sample,
+    ServingHistogram,
+    ServingInstanceSample,
+    ServingSample,
     SystemSample,
     XidEvent,
 )
@@ -326,6 +329,79 @@ class LMCache:
         )
 
 
+# --- serving engines (vLLM V1) --------------------------------------------------------------
+
+# bucket lists of vllm/v1/metrics/loggers.py (PrometheusStatLogger)
+VLLM_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+VLLM_ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+VLLM_REQUEST_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+
+
+class _Observed:
+    """A cumulative histogram fed deterministic observations (log-normal around a median)."""
+
+    def __init__(self, name: str, bounds: Sequence[float], median: float, spread: float = 0.5) -> None:
+        self.name, self.bounds, self.median, self.spread = name, tuple(bounds), median, spread
+        self.counts = [0.0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, step: int, count: int) -> ServingHistogram:
+        rng = random.Random(f"{self.name}:{step}")
+        for _ in range(count):
+            value = self.median * math.exp(rng.gauss(0.0, self.spread))
+            self.sum += value
+            for position, bound in enumerate(self.bounds):
+                if value <= bound:
+                    self.counts[position] += 1
+            self.counts[-1] += 1
+        return ServingHistogram(bounds=list(self.bounds), counts=list(self.counts), sum=self.sum)
+
+
+@dataclass
+class Serving:
+    """A vLLM V1 replica on a GPU node, as the serving collector samples it."""
+
+    instance: str  # "<namespace>/<pod>"
+    requests_per_s: float
+    running: Callable[[int], float]
+    waiting: Callable[[int], float]
+    kv_usage_percent: Callable[[int], float]
+    ttft_median_s: float = 0.15
+    itl_median_s: float = 0.025
+    queue_median_s: float = 0.005
+    preemptions_per_s: float = 0.0
+    prompt_tokens: float = 1500.0
+    output_tokens: float = 250.0
+    prefix_hit_rate: float = 0.4
+    gpu_memory_utilization: float = 0.9
+    model_name: str = "meta-llama/Llama-3.1-8B-Instruct"
+
+    def samples(self, steps: int) -> list[ServingInstanceSample]:
+        namespace, pod = self.instance.split("/")
+        ttft = _Observed(f"{self.instance}:ttft", VLLM_TTFT_BUCKETS, self.ttft_median_s)
+        itl = _Observed(f"{self.instance}:itl", VLLM_ITL_BUCKETS, self.itl_median_s, 0.25)
+        queue = _Observed(f"{self.instance}:queue", VLLM_REQUEST_BUCKETS, self.queue_median_s)
+        e2e = _Observed(f"{self.instance}:e2e", VLLM_REQUEST_BUCKETS, self.ttft_median_s + self.itl_median_s * self.output_tokens, 0.3)
+        result, finished = [], 0
+        for step in range(steps):
+            count = round(self.requests_per_s * INTERVAL * (step + 1)) - finished
+            finished += count
+            queries = finished * self.prompt_tokens
+            result.append(ServingInstanceSample(
+                instance=self.instance, engine="vllm", model_name=self.model_name, engine_index="0", pod=pod, namespace=namespace,
+                pod_uid=f"uid-{namespace}-{pod}", url=f"http://{pod}.{namespace}:8000/metrics",
+                requests_running=self.running(step), requests_waiting=self.waiting(step), kv_cache_usage_percent=self.kv_usage_percent(step),
+                preemptions_total=float(round(self.preemptions_per_s * INTERVAL * step)),
+                prefix_cache_queries_total=queries, prefix_cache_hits_total=queries * self.prefix_hit_rate,
+                prompt_tokens_total=queries, generation_tokens_total=finished * self.output_tokens,
+                requests_finished_total=float(finished), requests_finished_by_reason={"stop": float(finished), "length": 0.0, "abort": 0.0},
+                ttft_seconds=ttft.observe(step, count), inter_token_latency_seconds=itl.observe(step, 4 * count),
+                queue_time_seconds=queue.observe(step, count), e2e_latency_seconds=e2e.observe(step, count),
+                gpu_memory_utilization=self.gpu_memory_utilization, num_gpu_blocks=27975.0, block_size=16.0,
+            ))
+        return result
+
+
 # --- one recording --------------------------------------------------------------------------
 
 
@@ -334,12 +410,14 @@ class Recording:
     host: Host
     gpus: list[Gpu] = field(default_factory=list)
     caches: list[LMCache] = field(default_factory=list)
+    servings: list[Serving] = field(default_factory=list)
     samples: int = 24
     pci_gpu_count: int | None = None  # default: the number of GPUs
     extra_lost: Callable[[int], list[LostGpu]] = lambda step: []
 
     def build(self) -> list[Sample]:
         result = []
+        engines = [serving.samples(self.samples) for serving in self.servings]
         for step in range(self.samples):
             timestamp = START + step * INTERVAL
             collectors = [CollectorStatus(name="system", state=CollectorState.OK, duration_seconds=0.002), CollectorStatus(name="pressure", state=CollectorState.OK, duration_seconds=0.0004)]
@@ -361,7 +439,10 @@ class Recording:
             lmcache = LMCacheSample(instances=[c.sample(step) for c in self.caches]) if self.caches else None
             if lmcache is not None:
                 collectors.append(CollectorStatus(name="lmcache", state=CollectorState.OK, duration_seconds=0.01))
-            result.append(Sample(timestamp=timestamp, system=self.host.system(step), pressure=self.host.pressure(step), gpu=gpu, lmcache=lmcache, collectors=collectors))
+            serving = ServingSample(instances=[samples[step] for samples in engines]) if engines else None
+            if serving is not None:
+                collectors.append(CollectorStatus(name="serving", state=CollectorState.OK, duration_seconds=0.008))
+            result.append(Sample(timestamp=timestamp, system=self.host.system(step), pressure=self.host.pressure(step), gpu=gpu, lmcache=lmcache, serving=serving, collectors=collectors))
         return result
 
 
@@ -532,6 +613,21 @@ def _() -> Recording:
     return Recording(Host("gpu-h100-g"), [serving_gpu(name, H100, 0, 0.90, sm=70.0)], caches=[cache])
 
 
+@case("healthy-vllm-busy-h100")
+def _() -> Recording:
+    name = "healthy-vllm-busy-h100"
+    engine = Serving("llm/vllm-0", requests_per_s=6.0, running=jitter(f"{name}r", 48.0, 6.0), waiting=const(0.0),
+                     kv_usage_percent=jitter(f"{name}kv", 67.0, 8.0))
+    return Recording(Host("gpu-h100-s1"), [serving_gpu(name, H100, 0, 0.90, sm=75.0)], servings=[engine])
+
+
+@case("nearmiss-vllm-idle-replica-short-window")
+def _() -> Recording:
+    name = "nearmiss-vllm-idle-replica-short-window"
+    engine = Serving("llm/vllm-0", requests_per_s=0.0, running=const(0.0), waiting=const(0.0), kv_usage_percent=const(0.0))
+    return Recording(Host("gpu-h100-s2"), [serving_gpu(name, H100, 0, 0.90, sm=0.5)], servings=[engine])
+
+
 @case("nearmiss-xid43-after-app-exit")
 def _() -> Recording:
     name = "nearmiss-xid43-after-app-exit"
@@ -559,6 +655,23 @@ def _() -> Recording:
 # =============================================================================================
 # Real faults
 # =============================================================================================
+
+
+@case("fault-vllm-kv-cache-bound")
+def _() -> Recording:
+    name = "fault-vllm-kv-cache-bound"
+    engine = Serving("llm/vllm-0", requests_per_s=5.0, running=jitter(f"{name}r", 60.0, 2.0), waiting=jitter(f"{name}w", 20.0, 6.0),
+                     kv_usage_percent=jitter(f"{name}kv", 98.5, 1.5), ttft_median_s=3.0, itl_median_s=0.05, queue_median_s=2.5,
+                     preemptions_per_s=1.0)
+    return Recording(Host("gpu-h100-s3"), [serving_gpu(name, H100, 0, 0.90, sm=85.0)], servings=[engine])
+
+
+@case("fault-vllm-scheduler-bound")
+def _() -> Recording:
+    name = "fault-vllm-scheduler-bound"
+    engine = Serving("llm/vllm-0", requests_per_s=4.0, running=const(16.0), waiting=jitter(f"{name}w", 30.0, 5.0),
+                     kv_usage_percent=jitter(f"{name}kv", 20.0, 5.0), ttft_median_s=2.5, itl_median_s=0.022, queue_median_s=2.2)
+    return Recording(Host("gpu-h100-s4"), [serving_gpu(name, H100, 0, 0.90, sm=30.0)], servings=[engine])
 
 
 @case("fault-xid48-dbe-hbm-degrading-a100")

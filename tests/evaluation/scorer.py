@@ -39,7 +39,7 @@ from resource_agent.node_agent.recording import reduce_recording
 
 CASES_DIR = Path(__file__).parent / "cases"
 KINDS = ("healthy", "near-miss", "fault")
-TARGET = re.compile(r"^(node|gpu (\d+)|gpu-bus (\S+)|disk (\S+)|lmcache (\S+))$")
+TARGET = re.compile(r"^(node|gpu (\d+)|gpu-bus (\S+)|disk (\S+)|lmcache (\S+)|serving (\S+))$")
 SEVERITIES = {"warning": Severity.WARNING, "critical": Severity.CRITICAL}
 
 
@@ -111,7 +111,7 @@ def parse_label(path: Path) -> Label:
         targets = item["target"] if isinstance(item["target"], list) else [item["target"]]
         for target in targets:
             if not isinstance(target, str) or not TARGET.match(target):
-                raise LabelError(f"{field_name}.target {target!r}: use node, gpu N, gpu-bus BUSID, disk DEV or lmcache INSTANCE")
+                raise LabelError(f"{field_name}.target {target!r}: use node, gpu N, gpu-bus BUSID, disk DEV, lmcache INSTANCE or serving INSTANCE")
         if item["severity"] not in SEVERITIES:
             raise LabelError(f"{field_name}.severity must be warning or critical")
         rules = item["rules"]
@@ -143,6 +143,9 @@ def target_matches(target: str, finding: Finding) -> bool:
         return t.kind is TargetKind.GPU and bus in {normalise_bus_id(t.name), normalise_bus_id(t.gpu_uuid or "")}
     if match.group(4) is not None:
         return t.kind is TargetKind.DISK and t.name == match.group(4)
+    if match.group(6) is not None:
+        names = {f"{t.namespace}/{t.name}", t.name, (t.serving_instance or "").split("|")[0]}
+        return t.kind is TargetKind.SERVING_INSTANCE and match.group(6) in names
     instance = match.group(5)
     return t.kind is TargetKind.LMCACHE_INSTANCE and instance in {t.lmcache_instance, f"{t.namespace}/{t.name}", t.name}
 

@@ -162,9 +162,15 @@ def test_every_exported_metric_is_documented() -> None:
     full.gpu.pci_gpu_count, full.gpu.lost = 2, [LostGpu(pci_bus_id="0000:0b:00.0", error="listed on the PCI bus, not by NVML")]
     full.gpu.devices[0] = full.gpu.devices[0].model_copy(update={"power_default_limit_watts": 700.0, "power_limit_min_watts": 200.0, "power_limit_max_watts": 700.0})
     exporter.observe(full)
+    from tests.serving.test_collector import two_serving_samples
+
+    for serving in two_serving_samples():
+        full.serving, full.timestamp = serving, full.timestamp + 5.0
+        exporter.observe(full)
     exposed = {line.split("{")[0].split(" ")[0] for line in generate_latest(registry).decode().splitlines()
                if line.startswith("resource_agent_")}
     assert "resource_agent_lmcache_remote_get_failures_total" in exposed
+    assert {"resource_agent_serving_latency_seconds", "resource_agent_serving_kv_cache_usage_ratio"} <= exposed
     assert {"resource_agent_gpu_lost", "resource_agent_gpu_pci_devices", "resource_agent_gpu_power_limit_max_watts"} <= exposed
     documented = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
     missing = sorted(name for name in exposed if f"`{name}`" not in documented)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from resource_agent.analysis.rule import RuleContext, rule
+from resource_agent.analysis.rules.serving import engines_on_gpu
 from resource_agent.analysis.support import (
     action,
     evidence,
@@ -152,6 +153,7 @@ UNDERUTILIZED = "gpu-underutilized"
         "memory_used_percent_min": 5.0,
         "loading_growth_percent_min": 10.0,
         "young_process_seconds": 600.0,
+        "serving_waiting_mean_min": 1.0,
     },
 )
 def underutilized_gpu(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
@@ -159,7 +161,9 @@ def underutilized_gpu(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     shared (MIG, time-slicing) or its work packed onto fewer GPUs. GPUs already reported as
     idle-but-holding-memory are left to that rule, GPUs with nothing on them are free
     capacity, not waste, and a GPU a model is still loading onto (memory rising, or a young
-    process: see gpu-idle-holding-memory) is not judged yet."""
+    process: see gpu-idle-holding-memory) is not judged yet. A GPU whose serving engine keeps
+    requests waiting (`serving_waiting_mean_min` on average) is starved, not underused: more
+    work would not fit, and serving-scheduler-bound says why."""
     limits = ctx.limits
     idle_limits = ctx.thresholds_of(idle_gpu_holding_memory)
     findings = []
@@ -172,6 +176,8 @@ def underutilized_gpu(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
         if loading_reason(gpu, summary, limits) is not None:
             continue
         if sm.mean > limits["sm_utilization_mean_max"] or sm.p95 > limits["sm_utilization_p95_max"]:
+            continue
+        if any(e.requests_waiting and e.requests_waiting.mean >= limits["serving_waiting_mean_min"] for e in engines_on_gpu(summary, gpu)):
             continue
         findings.append(
             make_finding(
@@ -217,8 +223,9 @@ def gpu_memory_pressure(summary: NodeSummary, ctx: RuleContext) -> list[Finding]
     within the window to near the total: its last value at least `growth_percent_min` points
     above its minimum, with a peak of at least `peak_used_percent_min`. A model still loading
     (youngest process younger than `young_process_seconds`) grows the same way and is left
-    alone. KV-cache pressure inside a serving engine is read from the engine's own metrics,
-    not from here."""
+    alone. On a GPU held by a serving engine that reports its KV-cache use (vLLM, SGLang) the
+    engine's pool is what can run out, and NVML's figure is its pre-allocation: such GPUs are
+    judged by serving-kv-cache-bound (KV use and preemptions), not here."""
     limits = ctx.limits
     findings = []
     for gpu in summary.gpu.devices:
@@ -227,6 +234,8 @@ def gpu_memory_pressure(summary: NodeSummary, ctx: RuleContext) -> list[Finding]
             continue
         growth = used.last - used.min
         if growth < limits["growth_percent_min"]:
+            continue
+        if any(engine.kv_cache_usage_percent is not None for engine in engines_on_gpu(summary, gpu)):
             continue
         age = youngest_process_age(gpu, summary)
         if age is not None and age < limits["young_process_seconds"]:

@@ -30,6 +30,7 @@ class CollectorContext:
     host_root: Path = Path("/")  # the host's / (like node_exporter --path.rootfs), for filesystem usage
     node_name: str | None = None
     lmcache_urls: tuple[str, ...] = ()
+    serving_urls: tuple[str, ...] = ()  # ENGINE=URL specs of serving engines (vLLM, SGLang)
     scenario: str | None = None
     scenario_seed: int = 0
     options: dict[str, str] = field(default_factory=dict)
