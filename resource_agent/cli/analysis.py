@@ -75,8 +75,8 @@ def explain(summary: NodeSummary, analysis: Analysis, llm_config: Path | None) -
         raise InputError(f"--llm: invalid LLM settings: {exc}") from None
     if service is None:
         raise InputError(
-            "--llm: no LLM provider configured: set RESOURCE_AGENT_LLM_PROVIDER (groq with GROQ_API_KEY, "
-            "or openai-compatible with RESOURCE_AGENT_LLM_BASE_URL and _MODEL), or pass --llm-config (docs/llm.md)"
+            "--llm: no LLM provider configured: set GROQ_API_KEY (Groq), or OPENAI_BASE_URL and "
+            "RESOURCE_AGENT_LLM_MODEL (an OpenAI-compatible endpoint), or pass --llm-config (docs/llm.md)"
         )
     if not analysis.findings:
         stderr.print("nothing to explain: no findings")

@@ -101,7 +101,7 @@ def build_provider(settings: LLMSettings) -> ChatCompletionsProvider | None:
         log.error("LLM insight is off: provider %s needs RESOURCE_AGENT_LLM_MODEL", settings.provider.value)
         return None
     key = settings.effective_api_key
-    common = {"base_url": settings.base_url, "timeout": settings.timeout_seconds, "max_retries": settings.max_retries}
+    common = {"base_url": settings.effective_base_url, "timeout": settings.timeout_seconds, "max_retries": settings.max_retries}
     if settings.provider is ProviderKind.GROQ:
         import groq
 
@@ -113,8 +113,8 @@ def build_provider(settings: LLMSettings) -> ChatCompletionsProvider | None:
     else:
         import openai
 
-        if settings.base_url is None:
-            log.error("LLM insight is off: provider openai-compatible needs RESOURCE_AGENT_LLM_BASE_URL")
+        if settings.effective_base_url is None:
+            log.error("LLM insight is off: provider openai-compatible needs RESOURCE_AGENT_LLM_BASE_URL (or OPENAI_BASE_URL)")
             return None
         client = openai.AsyncOpenAI(api_key=key or UNUSED_API_KEY, **common)
         sdk = openai
