@@ -34,7 +34,6 @@ _KIND_DOC = (
     "Kind is a string value representing the REST resource this object represents. Servers may infer this "
     "from the endpoint the client submits requests to. Cannot be updated. In CamelCase."
 )
-_METADATA_DOC = "Standard object's metadata."
 
 
 def structural(model: type[BaseModel]) -> dict[str, Any]:
@@ -106,7 +105,7 @@ def _root(spec: dict[str, Any], status: dict[str, Any], validations: list[dict[s
         "properties": {
             "apiVersion": {"type": "string", "description": _API_VERSION_DOC},
             "kind": {"type": "string", "description": _KIND_DOC},
-            "metadata": {"type": "object", "description": _METADATA_DOC},
+            "metadata": {"type": "object"},  # the API server refuses anything else here (even a description)
             "spec": spec,
             "status": status,
         },
