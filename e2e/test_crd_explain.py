@@ -22,7 +22,7 @@ def _explain(cluster: ClusterHandle, path: str) -> str:
         result = cluster.kubectl("explain", path, check=False)
         return result.stdout if result.returncode == 0 else None
 
-    return str(wait_until(printed, 60.0, what=f"kubectl explain {path}"))
+    return " ".join(str(wait_until(printed, 60.0, what=f"kubectl explain {path}")).split())  # kubectl wraps lines
 
 
 @pytest.mark.usefixtures("crds")
