@@ -166,20 +166,20 @@ def dashboard() -> dict[str, Any]:
         "timeseries",
         [
             (
-                f"sum by (node, instance) (rate(resource_agent_lmcache_hit_tokens_total{{{NODE}}}[$__rate_interval]))"
-                f" / sum by (node, instance) (rate(resource_agent_lmcache_requested_tokens_total{{{NODE}}}[$__rate_interval]))",
-                "{{node}} {{instance}}",
+                f"sum by (node, lmcache_instance) (rate(resource_agent_lmcache_hit_tokens_total{{{NODE}}}[$__rate_interval]))"
+                f" / sum by (node, lmcache_instance) (rate(resource_agent_lmcache_requested_tokens_total{{{NODE}}}[$__rate_interval]))",
+                "{{node}} {{lmcache_instance}}",
             )
         ],
         (0, 38, 8, 8),
         unit="percentunit",
         description="Share of requested tokens served from the cache.",
     )
-    add("Local CPU cache usage", "timeseries", [(f"resource_agent_lmcache_local_cpu_usage_bytes{{{NODE}}}", "{{node}} {{instance}}")], (8, 38, 8, 8), unit="bytes")
+    add("Local CPU cache usage", "timeseries", [(f"resource_agent_lmcache_local_cpu_usage_bytes{{{NODE}}}", "{{node}} {{lmcache_instance}}")], (8, 38, 8, 8), unit="bytes")
     add(
         "Instances reachable",
         "timeseries",
-        [(f"resource_agent_lmcache_up{{{NODE}}}", "{{node}} {{instance}}")],
+        [(f"resource_agent_lmcache_up{{{NODE}}}", "{{node}} {{lmcache_instance}}")],
         (16, 38, 8, 8),
     )
 

@@ -15,17 +15,23 @@ from pathlib import Path
 
 import click
 
-from resource_agent.cli.options import DURATION
+from resource_agent.cli.options import DURATION, log_level_option
 
 DEFAULT_SCENARIOS = ("idle-gpu-holding-memory", "thermal-throttle", "ecc-xid-failing", "healthy-busy")
 
 
 @click.command("demo")
-@click.option("--scenario", "scenarios", multiple=True, help=f"Scenario per node (repeatable; default: {', '.join(DEFAULT_SCENARIOS)}).")
-@click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 90s); default: until Ctrl-C.")
+@click.option("--scenario", "scenarios", multiple=True, help=f"Scenario per node (repeatable).  [default: {', '.join(DEFAULT_SCENARIOS)}]")
+@click.option("--duration", type=DURATION, default=None, help="Stop after this long (e.g. 90s).  [default: until Ctrl-C]")
 @click.option("--refresh", default=2.0, show_default=True, help="Seconds between table refreshes.")
-def demo(scenarios: tuple[str, ...], duration: float | None, refresh: float) -> None:
-    """Simulated GPU nodes, agents and the operator on a local control plane."""
+@log_level_option(default="info")
+def demo(scenarios: tuple[str, ...], duration: float | None, refresh: float, log_level: str) -> None:
+    """Simulated GPU nodes, agents and the operator on a local control plane.
+
+    --log-level applies to the demo and to the agents and operator it starts (their logs are in the state directory)."""
+    import logging
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from rich.console import Console
     from rich.live import Live
     from rich.text import Text
@@ -60,8 +66,8 @@ def demo(scenarios: tuple[str, ...], duration: float | None, refresh: float) -> 
         status.update("starting agents and the operator...")
         for node, scenario in nodes.items():
             processes.append(agent_process(node, scenario, state / "logs", kubeconfig=cluster.kubeconfig,
-                                           report_interval="5s").start())
-        processes.append(operator_process(state / "logs", kubeconfig=cluster.kubeconfig).start())
+                                           report_interval="5s", log_level=log_level).start())
+        processes.append(operator_process(state / "logs", kubeconfig=cluster.kubeconfig, log_level=log_level).start())
         console.print("[bold]demo[/] nodes: " + ", ".join(f"{n} ({s})" for n, s in nodes.items()))
         console.print(f"export KUBECONFIG={cluster.kubeconfig}   # logs in {state / 'logs'}; Ctrl-C stops")
         try:

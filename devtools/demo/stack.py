@@ -92,6 +92,7 @@ def agent_process(
     interval: str = "1s",
     window: str = "30s",
     report_interval: str = "5s",
+    log_level: str = "info",
 ) -> ManagedProcess:
     """`resource-agent agent` on a simulated node: the scenario collector instead of NVML/psutil."""
     args = [
@@ -101,7 +102,7 @@ def agent_process(
         "--no-collector.system", "--no-collector.pressure", "--no-collector.gpu", "--no-collector.lmcache",
         f"--interval={interval}", f"--window={window}", f"--report-interval={report_interval}",
         f"--listen=127.0.0.1:{free_port()}",
-        "--report", f"--kubeconfig={kubeconfig}",
+        "--report", f"--kubeconfig={kubeconfig}", f"--log-level={log_level}",
     ]
     return ManagedProcess(f"agent-{node}", args, log_dir / f"agent-{node}.log")
 
@@ -117,12 +118,14 @@ def operator_process(
     fleet_interval: str = "10s",
     llm_config: Path | None = None,
     env: dict[str, str] | None = None,
+    log_level: str = "info",
 ) -> ManagedProcess:
     metrics_port, health_port = free_port(), free_port()
     args = [
         *cli(), "operator",
         f"--metrics-listen=127.0.0.1:{metrics_port}", f"--health-listen=127.0.0.1:{health_port}",
         f"--resolved-ttl={resolved_ttl}", f"--evidence-refresh={evidence_refresh}", f"--fleet-interval={fleet_interval}",
+        f"--log-level={log_level}",
     ]
     if peering:
         args.append(f"--peering={peering}")

@@ -16,6 +16,7 @@ class ApiModel(BaseModel):
         populate_by_name=True,
         extra="forbid",
         frozen=False,
+        use_attribute_docstrings=True,  # a docstring under a field is its description (CRDs, kubectl explain)
     )
 
     def to_wire(self) -> dict[str, Any]:

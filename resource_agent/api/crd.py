@@ -25,6 +25,15 @@ from resource_agent.api.resources import (
 )
 
 _DROPPED_KEYS = {"title", "default", "examples"}
+# The Kubernetes API conventions' own wording, as every built-in type has it.
+_API_VERSION_DOC = (
+    "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
+    "recognized schemas to the latest internal value, and may reject unrecognized values."
+)
+_KIND_DOC = (
+    "Kind is a string value representing the REST resource this object represents. Servers may infer this "
+    "from the endpoint the client submits requests to. Cannot be updated. In CamelCase."
+)
 
 
 def structural(model: type[BaseModel]) -> dict[str, Any]:
@@ -55,6 +64,8 @@ def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
                 out[key] = _convert(value, definitions)
         elif key == "const":
             out["enum"] = [value]
+        elif key == "description":
+            out[key] = " ".join(value.split())  # docstrings wrap; kubectl explain wraps again
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"
             out[bound] = value
@@ -70,9 +81,10 @@ def _convert_union(node: dict[str, Any], definitions: dict[str, Any]) -> dict[st
     options = [option for option in node["anyOf"] if option.get("type") != "null"]
     # a union of scalars (action parameters) is typed at the API layer and kept as is here
     converted = _convert(options[0], definitions) if len(options) == 1 else {"x-kubernetes-preserve-unknown-fields": True}
-    for key in ("description", "maxLength"):
-        if key in node:
-            converted.setdefault(key, node[key])
+    if "description" in node:
+        converted["description"] = " ".join(node["description"].split())
+    if "maxLength" in node:
+        converted.setdefault("maxLength", node["maxLength"])
     return converted
 
 
@@ -91,9 +103,9 @@ def _root(spec: dict[str, Any], status: dict[str, Any], validations: list[dict[s
         "type": "object",
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
+            "apiVersion": {"type": "string", "description": _API_VERSION_DOC},
+            "kind": {"type": "string", "description": _KIND_DOC},
+            "metadata": {"type": "object"},  # the API server refuses anything else here (even a description)
             "spec": spec,
             "status": status,
         },

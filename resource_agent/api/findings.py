@@ -159,7 +159,9 @@ ACTION_CATALOG: dict[ActionType, ActionSpec] = {
 
 class Action(ApiModel):
     type: ActionType
+    """What to do, from a closed set of action types."""
     parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    """Validated parameters of the action (e.g. gpuIndex, instance, key, value)."""
 
     @model_validator(mode="after")
     def _parameters_match_catalog(self) -> Action:
@@ -201,14 +203,23 @@ class TargetKind(StrEnum):
 
 class Target(ApiModel):
     kind: TargetKind
+    """What the recommendation is about: Node, GPU, Process, Disk, NetworkInterface or LMCacheInstance."""
     name: str
+    """Name of the target (node, GPU, pod, LMCache instance, disk or interface)."""
     namespace: str | None = None
+    """Namespace of the target, for namespaced targets."""
     gpu_index: int | None = None
+    """NVML index of the GPU, for GPU targets."""
     gpu_uuid: str | None = None
+    """UUID of the GPU, for GPU targets."""
     pid: int | None = None
+    """Process id, for process targets."""
     pod_uid: str | None = None
+    """UID of the pod, for pod targets."""
     lmcache_instance: str | None = None
-    serving_instance: str | None = None  # endpoint id | model | engine index (ServingInstanceSummary.key)
+    """The LMCache instance, for cache targets."""
+    serving_instance: str | None = None
+    """The serving engine (endpoint | model | engine index), for serving targets."""
 
     def key(self) -> str:
         """A stable identity string: kind/namespace/name (+ GPU uuid, + serving engine and model)."""
@@ -222,12 +233,19 @@ class Target(ApiModel):
 
 class Evidence(ApiModel):
     metric: str
-    statistic: str  # mean, p95, max, min, last, increase, share, count
+    """The summary field the rule read, e.g. gpu.smUtilizationPercent."""
+    statistic: str
+    """Which window statistic: mean, p95, max, min, last, increase, share or count."""
     observed: float
+    """The value observed."""
     threshold: float
-    comparison: str = ">="  # how observed relates to threshold when the rule fires
+    """The rule's threshold."""
+    comparison: str = ">="
+    """How observed relates to threshold when the rule fires (>=, <=, ...)."""
     window_seconds: float | None = None
+    """Length of the window the statistic covers, in seconds."""
     unit: str | None = None
+    """Unit of observed and threshold."""
 
 
 class Sensitive(ApiModel):
@@ -241,10 +259,15 @@ class CorrelatedFinding(ApiModel):
     """A finding folded into another one because they share a root cause (analysis.correlate)."""
 
     rule: str = Field(min_length=1, max_length=128)
+    """The rule of the folded-in finding."""
     severity: Severity
+    """Its severity."""
     summary: str = Field(max_length=1024)
-    action: ActionType  # what it alone would have recommended
+    """Its summary."""
+    action: ActionType
+    """The action it alone would have recommended."""
     evidence: list[Evidence] = Field(default_factory=list, max_length=16)
+    """Its evidence."""
 
 
 class Finding(ApiModel):

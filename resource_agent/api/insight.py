@@ -58,15 +58,28 @@ class Insight(ApiModel):
     """An LLM explanation of one node's findings, with its provenance."""
 
     summary: str = Field(max_length=SUMMARY_MAX)
+    """What is wrong on the node and why it matters."""
     priority: int = Field(ge=1, le=5)
+    """Urgency: 1 (act now) to 5 (whenever convenient)."""
     steps: list[Step] = Field(default_factory=list, max_length=STEPS_MAX)
+    """Ordered steps an SRE should take, most important first."""
     expected_impact: str = Field(default="", max_length=IMPACT_MAX)
+    """What improves once the steps are done."""
     risks: list[Risk] = Field(default_factory=list, max_length=RISKS_MAX)
+    """Risks of the steps or of doing nothing."""
     confidence: float = Field(ge=0.0, le=1.0)
+    """The model's confidence in this assessment (0-1)."""
     model: str = Field(max_length=200)
+    """LLM model that wrote the insight."""
     provider: str = Field(max_length=50)
+    """LLM provider (groq or openai-compatible)."""
     latency_seconds: float = Field(ge=0.0)
+    """How long the request took, in seconds."""
     prompt_tokens: int = Field(ge=0)
+    """Tokens in the prompt."""
     completion_tokens: int = Field(ge=0)
-    fingerprint: str = Field(max_length=64)  # of the findings explained (see resource_agent.llm.fingerprint)
+    """Tokens in the answer."""
+    fingerprint: str = Field(max_length=64)
+    """Fingerprint of the findings explained; an unchanged fingerprint reuses the insight."""
     generated_at: Timestamp
+    """When the insight was written (RFC 3339)."""

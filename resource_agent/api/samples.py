@@ -28,9 +28,13 @@ class CollectorState(StrEnum):
 
 class CollectorStatus(ApiModel):
     name: str
+    """Collector name (system, pressure, gpu, lmcache, ...)."""
     state: CollectorState
+    """ok, unavailable (nothing to collect here) or failed (a crash)."""
     reason: str | None = None
+    """Why the collector is unavailable or failed."""
     duration_seconds: float = 0.0
+    """Time the collector took, in seconds."""
 
 
 # --- system -----------------------------------------------------------------
@@ -137,11 +141,17 @@ class PressureSample(ApiModel):
 
 class GpuProcess(ApiModel):
     pid: int
+    """Process id on the host."""
     used_memory_bytes: int | None = None
+    """GPU memory the process uses, in bytes."""
     name: str | None = None
-    started_at: float | None = None  # unix seconds the process started (/proc/<pid>/stat starttime + btime)
+    """Process name."""
+    started_at: float | None = None
+    """Unix time (seconds) the process started."""
     pod_uid: str | None = None
+    """UID of the pod the process belongs to, when known."""
     container_id: str | None = None
+    """Container id of the process, when known."""
 
 
 class XidEvent(ApiModel):

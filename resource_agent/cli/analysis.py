@@ -23,7 +23,7 @@ from resource_agent.api.findings import Analysis
 from resource_agent.api.insight import Insight
 from resource_agent.api.samples import Sample
 from resource_agent.api.summary import NodeSummary
-from resource_agent.cli.options import DURATION, collector_options
+from resource_agent.cli.options import DURATION, collector_options, output_option
 from resource_agent.cli.render import FORMATS, render
 from resource_agent.node_agent.sampler import Sampler
 from resource_agent.node_agent.settings import AgentConfig
@@ -75,8 +75,8 @@ def explain(summary: NodeSummary, analysis: Analysis, llm_config: Path | None) -
         raise InputError(f"--llm: invalid LLM settings: {exc}") from None
     if service is None:
         raise InputError(
-            "--llm: no LLM provider configured: set RESOURCE_AGENT_LLM_PROVIDER (groq with GROQ_API_KEY, "
-            "or openai-compatible with RESOURCE_AGENT_LLM_BASE_URL and _MODEL), or pass --llm-config (docs/llm.md)"
+            "--llm: no LLM provider configured: set GROQ_API_KEY (Groq), or OPENAI_BASE_URL and "
+            "RESOURCE_AGENT_LLM_MODEL (an OpenAI-compatible endpoint), or pass --llm-config (docs/llm.md)"
         )
     if not analysis.findings:
         stderr.print("nothing to explain: no findings")
@@ -114,7 +114,7 @@ def take_samples(sampler: Sampler, duration: float, interval: float, progress: P
     return samples
 
 
-_format_option = click.option("--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True, help="Output format.")
+_format_option = output_option(FORMATS)
 _policy_option = click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), help="Analysis policy YAML (docs/policy.md).")
 
 
@@ -157,7 +157,7 @@ def scan(
 @_format_option
 @_policy_option
 @_llm_options
-@click.option("--node-name", help="Node name to report (default: the recorded hostname).")
+@click.option("--node-name", help="Node name to report.  [default: the recorded hostname]")
 def analyze(
     input_file: Path, output_format: str, policy_file: Path | None, llm: bool, llm_config: Path | None,
     node_name: str | None,

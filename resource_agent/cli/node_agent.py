@@ -17,9 +17,10 @@ from types import FrameType
 from typing import Any
 
 import click
+import yaml
 
 from resource_agent.api.samples import Sample
-from resource_agent.cli.options import DURATION, LOG_LEVELS, collector_options
+from resource_agent.cli.options import DURATION, collector_options, log_level_option, output_option
 from resource_agent.node_agent.agent import Agent, AgentSettings
 from resource_agent.node_agent.recording import RecordingWriter
 from resource_agent.node_agent.sampler import Sampler
@@ -47,7 +48,7 @@ def snapshot_document(sample: Sample) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--format", "output_format", type=click.Choice(["json", "table"]), default="table", show_default=True, help="Output of a snapshot.")
+@output_option()
 @click.option("--record", type=click.Path(dir_okay=False, path_type=Path), help="Write samples to this JSON Lines file instead of printing a snapshot.")
 @click.option("--duration", type=DURATION, default="60s", show_default=True, help="How long to record.")
 @click.option("--interval", type=DURATION, help="Time between recorded samples.  [default: 5s]")
@@ -63,6 +64,8 @@ def collect(output_format: str, record: Path | None, duration: float, config: Ag
         sample = sampler.sample()
     if output_format == "json":
         click.echo(json.dumps(snapshot_document(sample), indent=2))
+    elif output_format == "yaml":
+        click.echo(yaml.safe_dump(snapshot_document(sample), sort_keys=False), nl=False)
     else:
         from resource_agent.cli.tables import print_tables
 
@@ -90,10 +93,10 @@ def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> N
 @click.option("--window", type=DURATION, help="Length of the summarised window.  [default: 5m]")
 @click.option("--report-interval", type=DURATION, help="Time between summary reports.  [default: 60s]")
 @click.option("--listen", help=f"HTTP address for /metrics, /healthz, /readyz, /report.  [default: 0.0.0.0:{DEFAULT_PORT}]")
-@click.option("--log-level", type=LOG_LEVELS, help="Log level.  [default: info]")
+@log_level_option()
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), help="Keep standing GPU faults (fatal XIDs, lost GPUs) in this JSON file across agent restarts on the same boot.")
 @click.option("--report/--no-report", default=None, help="Write the summary to this node's ResourceReport.  [default: no-report]")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Kubeconfig for --report (default: in-cluster, else $KUBECONFIG).")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Kubeconfig for --report.  [default: in-cluster, else $KUBECONFIG]")
 @collector_options
 def agent(config: AgentConfig, enabled: dict[str, bool]) -> None:
     """Run the node agent: sample, keep the window, serve metrics and reports.

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from resource_agent.cli.options import DURATION, LOG_LEVELS
+from resource_agent.cli.options import DURATION, log_level_option
 
 
 @click.command("operator")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Operator YAML config file (the environment and the command line win).")
-@click.option("--peering", help="ClusterKopfPeering name for active/standby replicas (default: standalone).")
-@click.option("--priority", type=int, help="Peering priority (default: derived from POD_NAME).")
+@click.option("--peering", help="ClusterKopfPeering name for active/standby replicas.  [default: standalone]")
+@click.option("--priority", type=int, help="Peering priority.  [default: derived from POD_NAME]")
 @click.option("--policy", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Analysis policy YAML.")
 @click.option("--llm-config", type=click.Path(dir_okay=False, path_type=Path), help="LLM provider settings YAML (env vars win).")
 @click.option("--metrics-listen", help="Prometheus /metrics address ('' to disable).  [default: 0.0.0.0:8080]")
@@ -23,7 +23,7 @@ from resource_agent.cli.options import DURATION, LOG_LEVELS
 @click.option("--resolved-ttl", type=DURATION, help="Delete Resolved recommendations after this long.  [default: 1h]")
 @click.option("--evidence-refresh", type=DURATION, help="Refresh unchanged findings' evidence and lastSeen this often.  [default: 5m]")
 @click.option("--fleet-interval", type=DURATION, help="Cross-node analysis interval.  [default: 60s]")
-@click.option("--log-level", type=LOG_LEVELS, help="Log level.  [default: info]")
+@log_level_option()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging (same as --log-level debug).")
 def operator(config_file: Path | None, verbose: bool, **given: Any) -> None:
     """Watch ResourceReports and keep ResourceRecommendations in line with them.

@@ -38,6 +38,22 @@ class DurationType(click.ParamType[float]):
 
 DURATION = DurationType()
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+
+def output_option(formats: tuple[str, ...] = OUTPUT_FORMATS, default: str = "table") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-o/--output` as kubectl and helm spell it; `--format` stays as the same option."""
+    return click.option(
+        "-o", "--output", "--format", "output_format", type=click.Choice(formats), default=default, show_default=True,
+        help="Output format (--format is the same option).",
+    )
+
+
+def log_level_option(default: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--log-level` of every long-running command; None leaves the default to the layered settings."""
+    if default is None:
+        return click.option("--log-level", type=LOG_LEVELS, help="Log level.  [default: info]")
+    return click.option("--log-level", type=LOG_LEVELS, default=default, show_default=True, help="Log level.")
 
 
 def _switch_parameter(name: str) -> str:
@@ -71,10 +87,10 @@ def collector_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     options = [
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Agent YAML config file (the environment and the command line win)."),
-        click.option("--host-proc", type=click.Path(file_okay=False, path_type=Path), help="Host /proc mount (like node_exporter --path.procfs). Default /proc."),
-        click.option("--host-sys", type=click.Path(file_okay=False, path_type=Path), help="Host /sys mount (like node_exporter --path.sysfs). Default /sys."),
-        click.option("--host-root", type=click.Path(file_okay=False, path_type=Path), help="Host / mount for filesystem usage (like node_exporter --path.rootfs). Default /."),
-        click.option("--node-name", help="Node name (default: $NODE_NAME, else the host's name)."),
+        click.option("--host-proc", type=click.Path(file_okay=False, path_type=Path), help="Host /proc mount (like node_exporter --path.procfs).  [default: /proc]"),
+        click.option("--host-sys", type=click.Path(file_okay=False, path_type=Path), help="Host /sys mount (like node_exporter --path.sysfs).  [default: /sys]"),
+        click.option("--host-root", type=click.Path(file_okay=False, path_type=Path), help="Host / mount for filesystem usage (like node_exporter --path.rootfs).  [default: /]"),
+        click.option("--node-name", help="Node name.  [default: $NODE_NAME, else the host's name]"),
         click.option("--lmcache-url", "lmcache_urls", multiple=True, metavar="URL", help="LMCache internal API URL (repeatable)."),
         click.option("--serving-url", "serving_urls", multiple=True, metavar="ENGINE=URL", help="Serving engine metrics, e.g. vllm=http://10.0.0.5:8000 or sglang=http://host:30000 (repeatable)."),
         click.option("--scenario", help="Simulated node profile (turns on the scenario collector)."),
@@ -87,7 +103,7 @@ def collector_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 f"--collector.{name}/--no-collector.{name}",
                 _switch_parameter(name),
                 default=None,
-                help=f"Enable the {name} collector (default {state}).",
+                help=f"Enable the {name} collector.  [default: {state}]",
             )
         )
     for option in reversed(options):

@@ -14,11 +14,11 @@ def parse_listen(value: str) -> tuple[str, int]:
     text = value.strip()
     host, separator, port_text = text.rpartition(":")
     if not separator:
-        raise ValueError(f"listen address {value!r} needs a port, e.g. 0.0.0.0:9400 or :9400")
+        raise ValueError(f"listen address {value!r} needs a port, e.g. 0.0.0.0:19400 or :19400")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError(f"listen address {value!r}: write an IPv6 host in brackets, e.g. [::1]:9400")
+        raise ValueError(f"listen address {value!r}: write an IPv6 host in brackets, e.g. [::1]:19400")
     try:
         port = int(port_text)
     except ValueError:

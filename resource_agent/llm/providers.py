@@ -101,7 +101,7 @@ def build_provider(settings: LLMSettings) -> ChatCompletionsProvider | None:
         log.error("LLM insight is off: provider %s needs RESOURCE_AGENT_LLM_MODEL", settings.provider.value)
         return None
     key = settings.effective_api_key
-    base_url, timeout, max_retries = settings.base_url, settings.timeout_seconds, settings.max_retries
+    base_url, timeout, max_retries = settings.effective_base_url, settings.timeout_seconds, settings.max_retries
     sdk: ModuleType
     if settings.provider is ProviderKind.GROQ:
         import groq
@@ -114,8 +114,8 @@ def build_provider(settings: LLMSettings) -> ChatCompletionsProvider | None:
     else:
         import openai
 
-        if settings.base_url is None:
-            log.error("LLM insight is off: provider openai-compatible needs RESOURCE_AGENT_LLM_BASE_URL")
+        if settings.effective_base_url is None:
+            log.error("LLM insight is off: provider openai-compatible needs RESOURCE_AGENT_LLM_BASE_URL (or OPENAI_BASE_URL)")
             return None
         client = openai.AsyncOpenAI(
             api_key=key or UNUSED_API_KEY, base_url=base_url, timeout=timeout, max_retries=max_retries

@@ -1,12 +1,18 @@
 """LLM settings, layered like every other setting: defaults < YAML file < environment
-(RESOURCE_AGENT_LLM_*, GROQ_API_KEY, OPENAI_API_KEY) < explicit values."""
+(RESOURCE_AGENT_LLM_*, GROQ_API_KEY, OPENAI_API_KEY, OPENAI_BASE_URL) < explicit values.
+
+When no provider is named (RESOURCE_AGENT_LLM_PROVIDER, `provider:` in the file), the
+variables a user of the provider already has select it: GROQ_API_KEY selects Groq,
+else OPENAI_BASE_URL selects an OpenAI-compatible endpoint. A named provider (even
+`none`) always wins."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from resource_agent.config.layered import LayeredSettings
@@ -36,6 +42,7 @@ class LLMSettings(LayeredSettings):
     api_key: SecretStr | None = None
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     response_format: ResponseFormat = ResponseFormat.JSON_SCHEMA
     redact: bool = True
     timeout_seconds: float = Field(default=30.0, gt=0)
@@ -46,6 +53,17 @@ class LLMSettings(LayeredSettings):
     cache_size: int = Field(default=256, ge=0)
     debounce_seconds: float = Field(default=900.0, ge=0)
 
+    @model_validator(mode="after")
+    def _provider_from_the_environment(self) -> Self:
+        """No provider named: GROQ_API_KEY selects Groq, else OPENAI_BASE_URL an OpenAI-compatible endpoint."""
+        if "provider" in self.model_fields_set:
+            return self
+        if self.groq_api_key is not None:
+            self.provider = ProviderKind.GROQ
+        elif self.openai_base_url:
+            self.provider = ProviderKind.OPENAI_COMPATIBLE
+        return self
+
     @property
     def enabled(self) -> bool:
         return self.provider is not ProviderKind.NONE
@@ -55,6 +73,13 @@ class LLMSettings(LayeredSettings):
         if self.model:
             return self.model
         return DEFAULT_GROQ_MODEL if self.provider is ProviderKind.GROQ else None
+
+    @property
+    def effective_base_url(self) -> str | None:
+        """RESOURCE_AGENT_LLM_BASE_URL, else OPENAI_BASE_URL for an OpenAI-compatible provider."""
+        if self.base_url:
+            return self.base_url
+        return self.openai_base_url if self.provider is ProviderKind.OPENAI_COMPATIBLE else None
 
     @property
     def effective_api_key(self) -> str | None:

@@ -3,6 +3,10 @@
 Names follow Prometheus conventions: namespace `resource_agent_`, base units
 in the name (_bytes, _seconds, _celsius, _watts, _hertz, _ratio for 0-1),
 counters end in _total. Every metric is listed in docs/metrics.md.
+
+No series carries a label Prometheus or the Prometheus Operator sets on the
+target (`RESERVED_TARGET_LABELS`): a scrape would rename it to `exported_<name>`
+(or, with honor_labels, overwrite the target's), and per-instance series would blend.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from resource_agent.node_agent.nvml_decode import CLOCK_EVENT_REASONS
 from resource_agent.node_agent.serving_summary import ServingReducer
 
 NAMESPACE = "resource_agent"
+# Target labels: Prometheus's own (job, instance), what Kubernetes service discovery and
+# the Prometheus Operator attach (namespace, pod, container, service, endpoint), and `node`,
+# which the chart's ServiceMonitor/PodMonitor set from the agent pod's node.
+RESERVED_TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "service", "endpoint", "node"})
 MHZ = 1e6
 PERCENT = 100.0
 
@@ -277,7 +285,7 @@ _LMCACHE_GAUGES = (
 
 
 def _lmcache(families: _Families, instance: LMCacheInstanceSample) -> None:
-    labels = {"instance": instance.instance}
+    labels = {"lmcache_instance": instance.instance}  # not "instance": Prometheus owns that target label
     families.set("lmcache_up", "1 when the LMCache instance answered.", instance.reachable, labels)
     for name, field, documentation in _LMCACHE_COUNTERS:
         families.count(name, documentation, getattr(instance, field), labels)

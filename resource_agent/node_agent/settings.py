@@ -19,7 +19,11 @@ from resource_agent.config.listen import ListenAddress
 from resource_agent.node_agent.collectors.base import CollectorContext
 from resource_agent.node_agent.sampler import SIMULATION_COLLECTOR
 
-DEFAULT_PORT = 9400
+# Outside the Prometheus exporter range 9100-9999 (fully allocated on the project's port
+# allocation page): clear of dcgm-exporter (9400), node_exporter (9100) and other node-level
+# GPU exporters, of kubelet and kube-proxy (10249-10259), of NodePorts (30000-32767) and of
+# the Linux ephemeral range (32768-60999), so it runs beside them with host networking.
+DEFAULT_PORT = 19400
 
 
 class LogLevel(StrEnum):

@@ -31,6 +31,7 @@ from resource_agent.api.resources import (
     ResourceReportStatus,
 )
 from resource_agent.operator.actions import ActionExecutor
+from resource_agent.operator.coverage import Coverage, CoverageThresholds, assess, coverage_findings, gpu_capacity, report_time
 from resource_agent.operator.fleet import FLEET_NODE, FleetTracker
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lifecycle import decide_phase
@@ -78,6 +79,8 @@ class Operator:
         self.fleet = FleetTracker(settings.policy)
         self._node_locks: dict[str, asyncio.Lock] = {}
         self._last_fleet_pass = float("-inf")
+        self.coverage_thresholds = CoverageThresholds()
+        self._coverage = Coverage(missing={}, stale={}, ages={})
 
     # --- registration ----------------------------------------------------------------
 
@@ -149,8 +152,39 @@ class Operator:
         if time.monotonic() - self._last_fleet_pass < self.settings.fleet_interval_seconds:
             return
         self._last_fleet_pass = time.monotonic()
-        await self.reconcile_node(FLEET_NODE, None, self.fleet.fleet_findings(), index, logger)
+        findings = self.fleet.fleet_findings()
+        try:
+            findings += await self._coverage_pass(logger)
+        except Exception as exc:  # the cross-node findings still stand; the next pass retries
+            self.metrics.errors.labels("coverage").inc()
+            logger.warning("coverage check failed: %s", exc)
+            findings += coverage_findings(self._coverage, FLEET_NODE, self.coverage_thresholds)
+        await self.reconcile_node(FLEET_NODE, None, findings, index, logger)
         await self._delete_expired(index)
+
+    async def _coverage_pass(self, logger: kopf.Logger) -> list[Finding]:
+        """GPU nodes without a report and stale reports: findings, metrics and an Event when one starts."""
+        nodes = {n["metadata"]["name"]: n for n in await self.store.list_nodes()}
+        reports = {r["metadata"]["name"]: r for r in await self.store.list_reports()}
+        coverage = assess({name: gpu_capacity(n) for name, n in nodes.items()},
+                          {name: report_time(r) for name, r in reports.items()}, time.time(), self.coverage_thresholds)
+        for node in sorted(set(coverage.missing) - set(self._coverage.missing)):
+            message = f"node has {coverage.missing[node]} GPU(s) but no ResourceReport: no resource agent runs on it"
+            await self.store.event({"apiVersion": "v1", "kind": "Node", **nodes[node]}, "Warning", "NoResourceReport", message)
+            logger.warning("node %s: %s", node, message)
+        for node in sorted(set(coverage.stale) - set(self._coverage.stale)):
+            message = f"ResourceReport not written for {coverage.stale[node]:.0f} s (more than {self.coverage_thresholds.stale_intervals:g} report intervals)"
+            await self.store.event(reports[node], "Warning", "ReportStale", message)
+            logger.warning("node %s: %s", node, message)
+        self._coverage = coverage
+        for gauge in (self.metrics.report_age, self.metrics.report_stale, self.metrics.report_missing):
+            gauge.clear()
+        for node, age in coverage.ages.items():
+            self.metrics.report_age.labels(node).set(age)
+            self.metrics.report_stale.labels(node).set(1 if node in coverage.stale else 0)
+        for node in coverage.missing:
+            self.metrics.report_missing.labels(node).set(1)
+        return coverage_findings(coverage, FLEET_NODE, self.coverage_thresholds)
 
     async def _delete_expired(self, index: RecommendationIndex) -> None:
         """Resolved recommendations past the TTL, also of nodes that no longer report."""

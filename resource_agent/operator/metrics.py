@@ -43,6 +43,24 @@ class OperatorMetrics:
             ["node"],
             registry=self.registry,
         )
+        self.report_age = Gauge(
+            "resource_agent_operator_node_report_age_seconds",
+            "Seconds since the agent last wrote the node's ResourceReport (fleet pass).",
+            ["node"],
+            registry=self.registry,
+        )
+        self.report_stale = Gauge(
+            "resource_agent_operator_node_report_stale",
+            "1 when the node's ResourceReport is older than a few report intervals (fleet pass).",
+            ["node"],
+            registry=self.registry,
+        )
+        self.report_missing = Gauge(
+            "resource_agent_operator_node_report_missing",
+            "1 for each node with nvidia.com/gpu capacity and no ResourceReport (fleet pass).",
+            ["node"],
+            registry=self.registry,
+        )
         self.applies = Counter(
             "resource_agent_operator_applies", "Approved actions carried out, by outcome.", ["outcome"],
             registry=self.registry,

@@ -133,6 +133,13 @@ class RecommendationStore:
             self._metrics.errors.labels("event").inc()
             log.warning("posting event %s for %s failed: HTTP %s", reason, metadata.get("name"), exc.status)
 
+    async def list_nodes(self) -> list[dict[str, Any]]:
+        """Every Node (name and capacity are what the coverage check reads), as plain dicts."""
+        self._metrics.api_requests.labels("list", "nodes").inc()
+        result = await asyncio.to_thread(self._core.list_node)
+        serialize = client.ApiClient().sanitize_for_serialization
+        return [serialize(node) for node in result.items]  # type: ignore[no-untyped-call]  # the client's own helper, untyped
+
     async def list_reports(self) -> list[dict[str, Any]]:
         self._metrics.api_requests.labels("list", REPORT_PLURAL).inc()
         result = await asyncio.to_thread(self._objects.list_cluster_custom_object, GROUP, VERSION, REPORT_PLURAL)

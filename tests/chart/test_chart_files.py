@@ -209,3 +209,24 @@ def test_alert_rules_pass_promtool(tmp_path) -> None:
     )
     result = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_agent_port_collides_with_no_node_exporter() -> None:
+    from resource_agent.node_agent.settings import DEFAULT_PORT
+
+    values = yaml.safe_load((ROOT / "charts" / "resource-agent" / "values.yaml").read_text())
+    assert values["agent"]["port"] == DEFAULT_PORT
+    node_level = {9100: "node_exporter", 9400: "dcgm-exporter", 9835: "nvidia_gpu_exporter", 10250: "kubelet", 10249: "kube-proxy", 10256: "kube-proxy"}
+    assert DEFAULT_PORT not in node_level
+    assert not 30000 <= DEFAULT_PORT <= 32767, "NodePort range"
+
+
+def test_chart_readme_is_generated_from_values() -> None:
+    """charts/resource-agent/README.md comes from values.yaml's `# --` comments (devtools/chart_readme.py)."""
+    from devtools.chart_readme import documented
+
+    result = subprocess.run([sys.executable, "-m", "devtools.chart_readme", "--check"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    keys = dict(documented((CHART / "values.yaml").read_text()))
+    assert {"agent.gpuNodeAffinity.enabled", "agent.priorityClassName", "monitoring.prometheusRule.runbookUrl"} <= set(keys)
+    assert all(description for description in keys.values())

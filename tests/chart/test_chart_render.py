@@ -109,7 +109,7 @@ def test_agent_daemonset_runs_the_agreed_command(default_docs: list[dict[str, An
         "--host-proc=/host/proc",
         "--host-sys=/host/sys",
         "--host-root=/host/root",
-        "--listen=0.0.0.0:9400",
+        "--listen=0.0.0.0:19400",
         "--interval=5s",
         "--report-interval=60s",
         "--report",
@@ -123,9 +123,9 @@ def test_agent_daemonset_runs_the_agreed_command(default_docs: list[dict[str, An
     assert env["NVIDIA_DRIVER_CAPABILITIES"]["value"] == "utility"
     assert agent["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
     assert agent["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
-    assert agent["ports"] == [{"name": "http-metrics", "containerPort": 9400, "protocol": "TCP"}]
-    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert agent["ports"] == [{"name": "http-metrics", "containerPort": 19400, "protocol": "TCP"}]
+    assert "nodeSelector" not in pod and pod["affinity"]["nodeAffinity"]  # tests/chart/test_chart_gpu_clusters.py
+    assert {"key": "nvidia.com/gpu", "operator": "Exists"} in pod["tolerations"]
     assert pod["hostPID"] is False and "runtimeClassName" not in pod and "hostNetwork" not in pod
     assert pod["serviceAccountName"] == AGENT
     assert agent["securityContext"] == HARDENED
@@ -309,7 +309,7 @@ def test_network_policy_opens_only_metrics_and_health_ports(default_docs: list[d
     agent = one(default_docs, "NetworkPolicy", AGENT)
     operator = one(default_docs, "NetworkPolicy", OPERATOR)
     assert agent["spec"]["policyTypes"] == ["Ingress"]
-    assert [p["port"] for p in agent["spec"]["ingress"][0]["ports"]] == [9400]
+    assert [p["port"] for p in agent["spec"]["ingress"][0]["ports"]] == [19400]
     assert sorted(p["port"] for p in operator["spec"]["ingress"][0]["ports"]) == [8080, 8081]
     with pytest.raises(HelmError, match="apiServerCidrs"):
         template(helm, {"networkPolicy.egress.enabled": True})
@@ -326,7 +326,13 @@ def test_monitoring_objects(helm: Path) -> None:
     assert len(find(docs, "ServiceMonitor")) == 2 and len(find(docs, "PodMonitor")) == 2
     rule = one(docs, "PrometheusRule")
     shipped = yaml.safe_load((CHART.parents[1] / "deploy" / "prometheus-rules.yaml").read_text())
-    assert rule["spec"] == shipped
+    rendered = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    for group in shipped["groups"]:
+        for source in group["rules"]:  # the same rules; runbook_url added, selectors already the chart's defaults
+            got = rendered[source["alert"]]
+            assert got["annotations"].pop("runbook_url").endswith("#" + source["alert"].lower())
+            if "daemonset=" not in source["expr"]:
+                assert got == source
     dashboard = one(docs, "ConfigMap", f"{RELEASE}-resource-agent-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["resource-agent.json"]) == json.loads(

@@ -81,3 +81,44 @@ def test_invalid_values_are_rejected() -> None:
         LLMSettings(provider="claude")
     with pytest.raises(ValueError):
         LLMSettings(requests_per_minute=0)
+
+
+def test_groq_api_key_alone_selects_groq(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-only")
+
+    settings = LLMSettings()
+
+    assert settings.provider is ProviderKind.GROQ and settings.enabled
+    assert settings.effective_model == DEFAULT_GROQ_MODEL and settings.effective_api_key == "gsk-only"
+    assert isinstance(build_insight_service(settings, CollectorRegistry()), InsightService)
+
+
+def test_openai_base_url_alone_selects_an_openai_compatible_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://vllm.inference.svc:8000/v1")
+    monkeypatch.setenv("RESOURCE_AGENT_LLM_MODEL", "meta-llama/Llama-3.1-8B-Instruct")
+
+    settings = LLMSettings()
+
+    assert settings.provider is ProviderKind.OPENAI_COMPATIBLE
+    assert settings.effective_base_url == "http://vllm.inference.svc:8000/v1"
+    assert isinstance(build_insight_service(settings, CollectorRegistry()), InsightService)
+
+
+def test_groq_key_wins_over_openai_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gsk")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://vllm:8000/v1")
+
+    settings = LLMSettings()
+
+    assert settings.provider is ProviderKind.GROQ and settings.effective_base_url is None
+
+
+@pytest.mark.parametrize("named", ["none", "openai-compatible"])
+def test_a_named_provider_wins_over_the_key(monkeypatch: pytest.MonkeyPatch, named: str, tmp_path: Path) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gsk")
+    monkeypatch.setenv("RESOURCE_AGENT_LLM_PROVIDER", named)
+    assert LLMSettings().provider.value == named
+    monkeypatch.delenv("RESOURCE_AGENT_LLM_PROVIDER")
+    path = tmp_path / "llm.yaml"
+    path.write_text(f"provider: {named}\n")
+    assert load_llm_settings(path).provider.value == named

@@ -73,10 +73,14 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
-{{/* "repository:tag", the tag defaulting to the chart's appVersion: include "resource-agent.image" (list $ .Values.agent.image) */}}
+{{/* "repository@digest" when a digest is set, else "repository:tag", the tag defaulting to the chart's appVersion: include "resource-agent.image" (list $ .Values.agent.image) */}}
 {{- define "resource-agent.image" -}}
 {{- $image := index . 1 }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
 {{- printf "%s:%s" $image.repository (default (index . 0).Chart.AppVersion $image.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "resource-agent.peeringName" -}}
