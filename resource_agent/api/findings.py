@@ -64,6 +64,10 @@ class ActionType(StrEnum):
     SET_LMCACHE_CONFIG = "set-lmcache-config"
     DISABLE_LMCACHE = "disable-lmcache"
     CHECK_LMCACHE_BACKEND = "check-lmcache-backend"
+    # workload right-sizing (the operator never changes the workload; people carry these out)
+    SCALE_DOWN_WORKLOAD = "scale-down-workload"
+    REDUCE_GPU_REQUEST = "reduce-gpu-request"
+    SHARE_GPU = "share-gpu"
 
 
 # How disruptive, and so how strong, each action is: strongest first. When findings that
@@ -94,6 +98,9 @@ ACTION_STRENGTH_ORDER: tuple[ActionType, ...] = (
     ActionType.RESET_APPLICATION_CLOCKS,
     ActionType.REDUCE_GPU_MEMORY_USAGE,
     ActionType.RECLAIM_GPU_MEMORY,
+    ActionType.SCALE_DOWN_WORKLOAD,
+    ActionType.REDUCE_GPU_REQUEST,
+    ActionType.SHARE_GPU,
     ActionType.REBALANCE_GPU_WORKLOADS,
     ActionType.CONSOLIDATE_GPU_WORKLOADS,
     ActionType.SET_LMCACHE_CONFIG,
@@ -147,6 +154,9 @@ ACTION_CATALOG: dict[ActionType, ActionSpec] = {
     ActionType.SET_LMCACHE_CONFIG: ActionSpec({"instance": str, "key": str, "value": str}, {"previous": str, "runtimeEffective": bool}, True, "Change one LMCache setting."),
     ActionType.DISABLE_LMCACHE: ActionSpec({"instance": str}, {}, False, "Turn the cache off to free its memory."),
     ActionType.CHECK_LMCACHE_BACKEND: ActionSpec({"instance": str}, {"backend": str}, False, "Check the remote cache backend."),
+    ActionType.SCALE_DOWN_WORKLOAD: ActionSpec({"replicas": int}, {"currentReplicas": int}, False, "Reduce the workload's replicas (0: scale to zero) to free GPUs it holds idle."),
+    ActionType.REDUCE_GPU_REQUEST: ActionSpec({"gpuCount": int}, {"currentGpuCount": int}, False, "Lower the nvidia.com/gpu request per pod to what it uses."),
+    ActionType.SHARE_GPU: ActionSpec({}, {"mode": str, "currentGpuCount": int}, False, "Run the workload on a shared GPU (MIG slice or time-slicing) instead of whole GPUs."),
 }
 
 
@@ -189,6 +199,13 @@ class TargetKind(StrEnum):
     DISK = "Disk"
     NETWORK_INTERFACE = "NetworkInterface"
     LMCACHE_INSTANCE = "LMCacheInstance"
+    # workloads (namespaced; resource_agent.workloads.owners resolves a pod to one of these)
+    DEPLOYMENT = "Deployment"
+    STATEFUL_SET = "StatefulSet"
+    DAEMON_SET = "DaemonSet"
+    JOB = "Job"
+    LEADER_WORKER_SET = "LeaderWorkerSet"
+    POD = "Pod"
 
 
 class Target(ApiModel):
@@ -215,8 +232,9 @@ class Evidence(ApiModel):
     observed: float
     threshold: float
     comparison: str = ">="  # how observed relates to threshold when the rule fires
-    window_seconds: float | None = None
+    window_seconds: float | None = None  # the window or, for workload findings, the usage horizon
     unit: str | None = None
+    samples: int | None = None  # how many observations the statistic is over (workload usage histograms)
 
 
 class Sensitive(ApiModel):
@@ -250,6 +268,7 @@ class Finding(ApiModel):
     # the other findings on the same target with the same root cause; this finding carries
     # the strongest action of them all
     correlated: list[CorrelatedFinding] = Field(default_factory=list, max_length=16)
+    gpu_hours_per_day_saved: float | None = None  # estimated saving of a workload right-sizing finding
 
     def rules(self) -> list[str]:
         """This finding's rule and those folded into it."""

@@ -73,6 +73,7 @@ class RecommendationSpec(ApiModel):
     action: Action
     expected_impact: str = Field(max_length=1024)
     correlated: list[CorrelatedFinding] = Field(default_factory=list, max_length=16)  # folded in: same target, same root cause
+    gpu_hours_per_day_saved: float | None = Field(default=None, ge=0)  # workload right-sizing: estimated GPU-hours per day freed
     # Owned by people / GitOps; the operator never writes these.
     decision: Decision | None = None
     snooze_until: Timestamp | None = None
@@ -90,6 +91,7 @@ class RecommendationSpec(ApiModel):
             action=finding.action,
             expected_impact=finding.expected_impact,
             correlated=finding.correlated,
+            gpu_hours_per_day_saved=finding.gpu_hours_per_day_saved,
         )
 
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from resource_agent.api.base import ApiModel
-from resource_agent.api.samples import CollectorStatus, GpuProcess
+from resource_agent.api.samples import CollectorStatus, GpuAllocation, GpuProcess
 
 
 class Stat(ApiModel):
@@ -211,6 +211,7 @@ class GpuSummary(ApiModel):
     fan_speed_percent: Stat | None = None
     performance_state: int | None = None  # last
     processes: list[GpuProcess] = Field(default_factory=list)  # last sample's
+    allocated_to: list[GpuAllocation] = Field(default_factory=list)  # last sample's: the pod(s) and container(s) holding it
     xid_counts: dict[str, int] = Field(default_factory=dict)  # XID code -> events in the window
     recovery_action: str | None = None  # last non-"none" action NVML recommended
     unsupported: list[str] = Field(default_factory=list)
