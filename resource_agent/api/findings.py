@@ -201,6 +201,7 @@ class TargetKind(StrEnum):
     LMCACHE_INSTANCE = "LMCacheInstance"
     # workloads (namespaced; resource_agent.workloads.owners resolves a pod to one of these)
     DEPLOYMENT = "Deployment"
+    REPLICA_SET = "ReplicaSet"  # a ReplicaSet no Deployment owns
     STATEFUL_SET = "StatefulSet"
     DAEMON_SET = "DaemonSet"
     JOB = "Job"
