@@ -29,7 +29,7 @@ class PodResourcesClient:
         self._channel = grpc.insecure_channel(
             f"unix://{socket_path}", options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
         )
-        self._stub = api_pb2_grpc.PodResourcesListerStub(self._channel)
+        self._stub = api_pb2_grpc.PodResourcesListerStub(self._channel)  # type: ignore[no-untyped-call]
 
     def list_devices(self, resource_prefixes: tuple[str, ...] = GPU_RESOURCE_PREFIXES) -> PodResourcesSample:
         """The devices whose resource name starts with one of `resource_prefixes`, per container."""

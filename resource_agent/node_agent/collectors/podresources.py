@@ -9,9 +9,13 @@ The socket is /var/lib/kubelet/pod-resources/kubelet.sock on the host (option
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resource_agent.api.samples import Sample
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, CollectorUnavailable, register_collector
+
+if TYPE_CHECKING:
+    from resource_agent.workloads.kubelet import PodResourcesClient
 
 SOCKET_OPTION = "podresources.socket"
 TIMEOUT_OPTION = "podresources.timeout-seconds"
@@ -23,7 +27,7 @@ class PodResourcesCollector(Collector):
     def __init__(self, socket_path: Path, timeout_seconds: float = 5.0) -> None:
         self.socket_path = socket_path
         self.timeout_seconds = timeout_seconds
-        self._client = None
+        self._client: PodResourcesClient | None = None
 
     def update(self, sample: Sample) -> None:
         if not self.socket_path.exists():
