@@ -227,7 +227,8 @@ class GpuDeviceSample(ApiModel):
     fan_speed_percent: float | None = None
     performance_state: int | None = None  # 0 (P0, max) .. 15
     processes: list[GpuProcess] = Field(default_factory=list)
-    allocated_to: list[GpuAllocation] = Field(default_factory=list)  # filled after the collectors ran (workloads.attribution)
+    # filled after the collectors ran (workloads.attribution); left out of recordings when empty, so older ones read the same
+    allocated_to: list[GpuAllocation] = Field(default_factory=list, exclude_if=lambda value: not value)
     xid_events: list[XidEvent] = Field(default_factory=list)  # events seen since the last sample
     recovery_action: str | None = None  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION, decoded
     unsupported: list[str] = Field(default_factory=list)  # NVML calls this device does not support
