@@ -8,6 +8,7 @@ The socket is /var/lib/kubelet/pod-resources/kubelet.sock on the host (option
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,10 @@ class PodResourcesCollector(Collector):
     def update(self, sample: Sample) -> None:
         if not self.socket_path.exists():
             raise CollectorUnavailable(f"no kubelet pod-resources socket at {self.socket_path}; GPUs are attributed from process cgroups")
+        if not os.access(self.socket_path, os.W_OK):
+            raise CollectorUnavailable(
+                f"no permission to connect to {self.socket_path} (the kubelet creates it for root); GPUs are attributed from process cgroups"
+            )
         if self._client is None:
             from resource_agent.workloads.kubelet import PodResourcesClient  # grpc only where the socket is
 
