@@ -9,7 +9,6 @@ continues each workload's history from its WorkloadUsageCheckpoint.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import urllib.request
@@ -177,4 +176,3 @@ def test_idle_deployment_gets_a_workload_recommendation_and_history_survives_a_r
         finally:
             stop_all(processes)
             cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-            json.dumps({})
