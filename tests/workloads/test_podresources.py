@@ -138,3 +138,12 @@ def test_without_the_kubelet_the_process_cgroups_attribute_the_gpu() -> None:
     assert sample.gpu is not None
     assert [(a.pod_uid, a.source) for a in sample.gpu.devices[0].allocated_to] == [(uid, AllocationSource.CGROUP)]
     assert sample.gpu.devices[1].allocated_to == []
+
+
+def test_the_window_summary_carries_the_latest_allocation() -> None:
+    from resource_agent.node_agent.gpu_summary import gpu_devices
+
+    sample = Sample(timestamp=0.0, gpu=GpuSample(devices=[_gpu(UUID_A, 0, [GpuProcess(pid=1, pod_uid="u-1")])]))
+    attribute(sample)
+    (summary,) = gpu_devices([sample])
+    assert [(a.pod_uid, a.source) for a in summary.allocated_to] == [("u-1", AllocationSource.CGROUP)]
