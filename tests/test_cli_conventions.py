@@ -78,11 +78,11 @@ def test_collect_yaml_output_parses() -> None:
     assert "collectors" in document
 
 
-def test_crds_json_output_is_a_list_of_both() -> None:
+def test_crds_json_output_is_a_list_of_every_crd() -> None:
     result = CliRunner().invoke(main, ["crds", "--output", "json"])
     assert result.exit_code == 0, result.output
     kinds = {item["spec"]["names"]["kind"] for item in json.loads(result.output)["items"]}
-    assert kinds == {"ResourceReport", "ResourceRecommendation"}
+    assert kinds == {"ResourceReport", "ResourceRecommendation", "WorkloadUsageCheckpoint"}
 
 
 def test_crds_table_refuses_output_dir(tmp_path) -> None:

@@ -23,6 +23,7 @@ from resource_agent.api.resources import (
     ResourceReportSpec,
     ResourceReportStatus,
 )
+from resource_agent.api.usage import CHECKPOINT_KIND, CHECKPOINT_PLURAL, WorkloadUsageCheckpointSpec, WorkloadUsageCheckpointStatus
 
 _DROPPED_KEYS = {"title", "default", "examples"}
 # The Kubernetes API conventions' own wording, as every built-in type has it.
@@ -119,14 +120,27 @@ def _crd(
     short_names: list[str],
     schema: dict[str, Any],
     columns: list[dict[str, Any]],
+    *,
+    scope: str = "Cluster",
+    status_subresource: bool = True,
 ) -> dict[str, Any]:
+    version: dict[str, Any] = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": columns,
+        "schema": {"openAPIV3Schema": schema},
+    }
+    if not status_subresource:
+        del version["subresources"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
-            "scope": "Cluster",
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
@@ -135,16 +149,7 @@ def _crd(
                 "shortNames": short_names,
                 "categories": [CATEGORY],
             },
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
-                    "schema": {"openAPIV3Schema": schema},
-                }
-            ],
+            "versions": [version],
         },
     }
 
@@ -185,6 +190,9 @@ def recommendation_crd() -> dict[str, Any]:
         {"name": "Decision", "type": "string", "jsonPath": ".spec.decision"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Target", "type": "string", "jsonPath": ".spec.target.name", "priority": 1},
+        {"name": "Target-Kind", "type": "string", "jsonPath": ".spec.target.kind", "priority": 1},
+        {"name": "Namespace", "type": "string", "jsonPath": ".spec.target.namespace", "priority": 1},
+        {"name": "GPU-h/day", "type": "number", "jsonPath": ".spec.gpuHoursPerDaySaved", "priority": 1},
         {"name": "Action", "type": "string", "jsonPath": ".spec.action.type", "priority": 1},
         {"name": "Last-Seen", "type": "date", "jsonPath": ".status.lastSeen", "priority": 1},
         {"name": "Summary", "type": "string", "jsonPath": ".spec.summary", "priority": 1},
@@ -192,11 +200,26 @@ def recommendation_crd() -> dict[str, Any]:
     return _crd("ResourceRecommendation", RECOMMENDATION_PLURAL, ["rrec", "rrecs"], schema, columns)
 
 
+def checkpoint_crd() -> dict[str, Any]:
+    spec = structural(WorkloadUsageCheckpointSpec)
+    spec["x-kubernetes-validations"] = [{"rule": "self.target == oldSelf.target", "message": "spec.target is immutable"}]
+    schema = _root(spec, structural(WorkloadUsageCheckpointStatus), [])
+    columns = [
+        {"name": "Kind", "type": "string", "jsonPath": ".spec.target.kind"},
+        {"name": "Workload", "type": "string", "jsonPath": ".spec.target.name"},
+        {"name": "Samples", "type": "integer", "jsonPath": ".status.usage.samples"},
+        {"name": "Checkpointed", "type": "date", "jsonPath": ".status.checkpointedAt"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return _crd(CHECKPOINT_KIND, CHECKPOINT_PLURAL, ["wuc"], schema, columns, scope="Namespaced", status_subresource=False)
+
+
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD document."""
     return {
         f"{GROUP}_{REPORT_PLURAL}.yaml": report_crd(),
         f"{GROUP}_{RECOMMENDATION_PLURAL}.yaml": recommendation_crd(),
+        f"{GROUP}_{CHECKPOINT_PLURAL}.yaml": checkpoint_crd(),
     }
 
 

@@ -67,6 +67,10 @@ class ActionType(StrEnum):
     CHECK_LMCACHE_BACKEND = "check-lmcache-backend"
     SCALE_SERVING_REPLICAS = "scale-serving-replicas"
     TUNE_SERVING_ENGINE = "tune-serving-engine"
+    # workload right-sizing (the operator never changes the workload; people carry these out)
+    SCALE_DOWN_WORKLOAD = "scale-down-workload"
+    REDUCE_GPU_REQUEST = "reduce-gpu-request"
+    SHARE_GPU = "share-gpu"
 
 
 # How disruptive, and so how strong, each action is: strongest first. When findings that
@@ -98,6 +102,9 @@ ACTION_STRENGTH_ORDER: tuple[ActionType, ...] = (
     ActionType.RESET_APPLICATION_CLOCKS,
     ActionType.REDUCE_GPU_MEMORY_USAGE,
     ActionType.RECLAIM_GPU_MEMORY,
+    ActionType.SCALE_DOWN_WORKLOAD,
+    ActionType.REDUCE_GPU_REQUEST,
+    ActionType.SHARE_GPU,
     ActionType.REBALANCE_GPU_WORKLOADS,
     ActionType.CONSOLIDATE_GPU_WORKLOADS,
     ActionType.TUNE_SERVING_ENGINE,
@@ -154,6 +161,9 @@ ACTION_CATALOG: dict[ActionType, ActionSpec] = {
     ActionType.CHECK_LMCACHE_BACKEND: ActionSpec({"instance": str}, {"backend": str}, False, "Check the remote cache backend."),
     ActionType.SCALE_SERVING_REPLICAS: ActionSpec({"instance": str, "direction": str}, {"model": str, "reason": str}, False, "Add replicas of a serving engine (direction up), or consolidate / scale it to zero (down, zero)."),
     ActionType.TUNE_SERVING_ENGINE: ActionSpec({"instance": str, "setting": str}, {"value": str, "previous": str, "alternatives": str, "reason": str}, False, "Change a serving engine setting (vLLM gpu_memory_utilization, max_num_seqs, max_num_batched_tokens, max_model_len; SGLang --mem-fraction-static, --max-running-requests), or the engine's CPU or routing."),
+    ActionType.SCALE_DOWN_WORKLOAD: ActionSpec({"replicas": int}, {"currentReplicas": int}, False, "Reduce the workload's replicas (0: scale to zero) to free GPUs it holds idle."),
+    ActionType.REDUCE_GPU_REQUEST: ActionSpec({"gpuCount": int}, {"currentGpuCount": int}, False, "Lower the nvidia.com/gpu request per pod to what it uses."),
+    ActionType.SHARE_GPU: ActionSpec({}, {"mode": str, "currentGpuCount": int}, False, "Run the workload on a shared GPU (MIG slice or time-slicing) instead of whole GPUs."),
 }
 
 
@@ -199,6 +209,14 @@ class TargetKind(StrEnum):
     NETWORK_INTERFACE = "NetworkInterface"
     LMCACHE_INSTANCE = "LMCacheInstance"
     SERVING_INSTANCE = "ServingInstance"
+    # workloads (namespaced; resource_agent.workloads.owners resolves a pod to one of these)
+    DEPLOYMENT = "Deployment"
+    REPLICA_SET = "ReplicaSet"  # a ReplicaSet no Deployment owns
+    STATEFUL_SET = "StatefulSet"
+    DAEMON_SET = "DaemonSet"
+    JOB = "Job"
+    LEADER_WORKER_SET = "LeaderWorkerSet"
+    POD = "Pod"
 
 
 class Target(ApiModel):
@@ -246,6 +264,8 @@ class Evidence(ApiModel):
     """Length of the window the statistic covers, in seconds."""
     unit: str | None = None
     """Unit of observed and threshold."""
+    samples: int | None = None
+    """How many observations the statistic is over (workload usage histograms)."""
 
 
 class Sensitive(ApiModel):
@@ -284,6 +304,7 @@ class Finding(ApiModel):
     # the other findings on the same target with the same root cause; this finding carries
     # the strongest action of them all
     correlated: list[CorrelatedFinding] = Field(default_factory=list, max_length=16)
+    gpu_hours_per_day_saved: float | None = None  # estimated saving of a workload right-sizing finding
 
     def rules(self) -> list[str]:
         """This finding's rule and those folded into it."""

@@ -87,6 +87,8 @@ class RecommendationSpec(ApiModel):
     """What improves once the action is done."""
     correlated: list[CorrelatedFinding] = Field(default_factory=list, max_length=16)
     """Findings folded into this one: same target, same root cause."""
+    gpu_hours_per_day_saved: float | None = Field(default=None, ge=0)
+    """Workload right-sizing: estimated GPU-hours per day freed."""
     # Owned by people / GitOps; the operator never writes these.
     decision: Decision | None = None
     """Set by people or GitOps, never by the operator: Approved asks the operator to carry out
@@ -108,6 +110,7 @@ class RecommendationSpec(ApiModel):
             action=finding.action,
             expected_impact=finding.expected_impact,
             correlated=finding.correlated,
+            gpu_hours_per_day_saved=finding.gpu_hours_per_day_saved,
         )
 
 

@@ -154,6 +154,45 @@ class GpuProcess(ApiModel):
     """Container id of the process, when known."""
 
 
+class AllocationSource(StrEnum):
+    KUBELET = "kubelet"  # the kubelet pod-resources API (v1.PodResourcesLister/List): what the device plugin assigned
+    CGROUP = "cgroup"  # fallback: the pod of a process on the GPU, from /proc/<pid>/cgroup (pod UID only)
+
+
+class GpuAllocation(ApiModel):
+    """Who holds a GPU: the pod and container the kubelet assigned it to (or, as a fallback, the
+    pod of a process running on it). Several entries when the GPU is shared (time-slicing replicas)."""
+
+    namespace: str | None = None
+    """The holding pod's namespace."""
+    pod: str | None = None
+    """The holding pod."""
+    container: str | None = None
+    """The container the device was assigned to."""
+    pod_uid: str | None = None
+    """The pod's UID, from the cgroups of the GPU's processes (the kubelet API does not give it)."""
+    resource_name: str | None = None
+    """The extended resource, e.g. nvidia.com/gpu."""
+    source: AllocationSource
+    """Where the attribution came from: the kubelet pod-resources API or process cgroups."""
+
+
+class DeviceAssignment(ApiModel):
+    """One device the kubelet assigned to a container (pod-resources API)."""
+
+    resource_name: str  # e.g. nvidia.com/gpu
+    device_id: str  # the device plugin's id: a GPU UUID, a MIG UUID, or "<uuid>::<n>" for a time-sliced replica
+    namespace: str
+    pod: str
+    container: str
+
+
+class PodResourcesSample(ApiModel):
+    """What the kubelet's pod-resources API lists: the devices assigned to containers on this node."""
+
+    devices: list[DeviceAssignment] = Field(default_factory=list)
+
+
 class XidEvent(ApiModel):
     xid: int
     timestamp: float
@@ -204,6 +243,8 @@ class GpuDeviceSample(ApiModel):
     fan_speed_percent: float | None = None
     performance_state: int | None = None  # 0 (P0, max) .. 15
     processes: list[GpuProcess] = Field(default_factory=list)
+    # filled after the collectors ran (workloads.attribution); left out of recordings when empty, so older ones read the same
+    allocated_to: list[GpuAllocation] = Field(default_factory=list, exclude_if=lambda value: not value)
     xid_events: list[XidEvent] = Field(default_factory=list)  # events seen since the last sample
     recovery_action: str | None = None  # NVML_FI_DEV_GET_GPU_RECOVERY_ACTION, decoded
     unsupported: list[str] = Field(default_factory=list)  # NVML calls this device does not support
@@ -352,4 +393,5 @@ class Sample(ApiModel):
     gpu: GpuSample | None = None
     lmcache: LMCacheSample | None = None
     serving: ServingSample | None = None
+    pod_resources: PodResourcesSample | None = None
     collectors: list[CollectorStatus] = Field(default_factory=list)

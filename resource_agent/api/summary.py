@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from resource_agent.api.base import ApiModel
-from resource_agent.api.samples import CollectorStatus, GpuProcess
+from resource_agent.api.samples import CollectorStatus, GpuAllocation, GpuProcess
 
 
 class Stat(ApiModel):
@@ -334,6 +334,8 @@ class GpuSummary(ApiModel):
     """Performance state of the last sample (0 = P0, fastest, to 15)."""
     processes: list[GpuProcess] = Field(default_factory=list)
     """Compute processes on the GPU in the last sample."""
+    allocated_to: list[GpuAllocation] = Field(default_factory=list)
+    """The pod(s) and container(s) holding the GPU in the last sample (kubelet pod-resources, else process cgroups)."""
     xid_counts: dict[str, int] = Field(default_factory=dict)
     """XID code -> events in the window."""
     recovery_action: str | None = None

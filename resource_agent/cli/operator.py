@@ -23,6 +23,9 @@ from resource_agent.cli.options import DURATION, log_level_option
 @click.option("--resolved-ttl", type=DURATION, help="Delete Resolved recommendations after this long.  [default: 1h]")
 @click.option("--evidence-refresh", type=DURATION, help="Refresh unchanged findings' evidence and lastSeen this often.  [default: 5m]")
 @click.option("--fleet-interval", type=DURATION, help="Cross-node analysis interval.  [default: 60s]")
+@click.option("--workloads/--no-workloads", default=None, help="GPU right-sizing per workload (watches pods, ReplicaSets, nodes).  [default: on]")
+@click.option("--workload-horizon", type=DURATION, help="Usage history a workload recommendation needs.  [default: 168h]")
+@click.option("--workload-checkpoint-interval", type=DURATION, help="Write changed workload usage checkpoints this often.  [default: 5m]")
 @log_level_option()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging (same as --log-level debug).")
 def operator(config_file: Path | None, verbose: bool, **given: Any) -> None:

@@ -171,6 +171,7 @@ def _summarize_device(state: _Device, faults: list[GpuFault]) -> GpuSummary:
         fan_speed_percent=gauges["fan_speed_percent"],
         performance_state=device.performance_state,
         processes=list(device.processes),
+        allocated_to=list(device.allocated_to),
         xid_counts={str(xid): seen for xid, seen in sorted(state.xids.items())},
         # the last action other than "none" in the window, else the last one reported
         recovery_action=state.real_action if state.real_action is not None else state.action,

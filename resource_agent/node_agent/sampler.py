@@ -22,6 +22,7 @@ from resource_agent.node_agent.collectors.base import (
     Registration,
     run_collectors,
 )
+from resource_agent.workloads.attribution import attribute
 
 # When the simulation collector is on it fills the whole sample, so the real
 # collectors default to off (an explicit --collector.<name> still turns one on).
@@ -96,6 +97,7 @@ class Sampler:
     def sample(self, timestamp: float | None = None) -> Sample:
         """Run every collector once; collectors that could not load or start are listed too."""
         sample = run_collectors(self.collectors, timestamp)
+        attribute(sample)  # GPU -> pod, once every collector ran (kubelet pod-resources, else process cgroups)
         sample.collectors.extend(status.model_copy() for status in self._broken)
         return sample
 

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from resource_agent.analysis.policy import Policy
@@ -30,6 +30,8 @@ from resource_agent.api.findings import (
     TargetKind,
 )
 from resource_agent.api.summary import GpuSummary, NodeSummary
+from resource_agent.workloads.owners import PodInfo
+from resource_agent.workloads.usage import allocated_idle_gpus
 
 FLEET_NODE = "fleet"
 FRAGMENTED_RULE = "fleet.gpu-capacity-fragmented"
@@ -46,13 +48,13 @@ class FleetThresholds:
 
 
 def idle_gpus(summary: NodeSummary, thresholds: FleetThresholds) -> int:
-    """GPUs with no work and no memory held over the whole window."""
+    """GPUs with no work and no memory held over the whole window, and allocated to no pod."""
     return sum(1 for gpu in summary.gpu.devices if _is_idle(gpu, thresholds))
 
 
 def _is_idle(gpu: GpuSummary, thresholds: FleetThresholds) -> bool:
-    if gpu.sm_utilization_percent is None or gpu.memory_used_percent is None:
-        return False
+    if gpu.sm_utilization_percent is None or gpu.memory_used_percent is None or gpu.allocated_to:
+        return False  # a GPU a pod holds is not free, however idle (it counts as allocated-but-idle)
     return (
         gpu.sm_utilization_percent.max < thresholds.idle_sm_percent
         and gpu.memory_used_percent.max < thresholds.idle_memory_percent
@@ -133,6 +135,33 @@ def worse_than_peers_findings(
     return findings
 
 
+@dataclass(frozen=True)
+class GpuAccounting:
+    """The fleet's GPUs: free = allocatable - allocated (from pods); allocated-but-idle counted apart."""
+
+    allocatable: int
+    allocated: int
+    free: int
+    allocated_idle: int
+
+
+def gpu_accounting(
+    allocatable: Mapping[str, int], pods: Iterable[PodInfo], summaries: Iterable[NodeSummary], busy_sm_percent: float = 5.0
+) -> GpuAccounting:
+    """Per node, free = allocatable minus what scheduled, unterminated pods request (never below zero)."""
+    allocated: dict[str, int] = {}
+    seen: set[str] = set()
+    for pod in pods:
+        if pod.holds_gpus and pod.uid not in seen and pod.node_name is not None:
+            seen.add(pod.uid)
+            allocated[pod.node_name] = allocated.get(pod.node_name, 0) + pod.gpus
+    free = sum(max(0, count - allocated.get(node, 0)) for node, count in allocatable.items())
+    return GpuAccounting(
+        allocatable=sum(allocatable.values()), allocated=sum(allocated.values()), free=free,
+        allocated_idle=allocated_idle_gpus(summaries, busy_sm_percent),
+    )
+
+
 class FleetTracker:
     """The latest summary and analysis of every node, for cross-node rules."""
 
@@ -153,6 +182,9 @@ class FleetTracker:
 
     def peer_finding(self, node_name: str) -> Finding | None:
         return worse_than_peers_findings(self._latest, self.thresholds).get(node_name)
+
+    def summaries(self) -> list[NodeSummary]:
+        return [entry[0] for entry in self._latest.values()]
 
     def fleet_findings(self) -> list[Finding]:
         return fragmentation_findings({name: entry[0] for name, entry in self._latest.items()}, self.thresholds)

@@ -30,9 +30,12 @@ from resource_agent.api.resources import (
     Phase,
     ResourceReportStatus,
 )
+from resource_agent.api.samples import GpuAllocation
+from resource_agent.api.usage import WorkloadRef
 from resource_agent.operator.actions import ActionExecutor
+from resource_agent.operator.checkpoints import CheckpointStore
 from resource_agent.operator.coverage import Coverage, CoverageThresholds, assess, coverage_findings, gpu_capacity, report_time
-from resource_agent.operator.fleet import FLEET_NODE, FleetTracker
+from resource_agent.operator.fleet import FLEET_NODE, FleetTracker, gpu_accounting
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lifecycle import decide_phase
 from resource_agent.operator.metrics import OperatorMetrics
@@ -54,6 +57,8 @@ from resource_agent.operator.records import (
 )
 from resource_agent.operator.settings import OperatorSettings
 from resource_agent.operator.store import RecommendationStore
+from resource_agent.workloads.owners import OwnerRef, PodInfo, WorkloadCache, controller_of, pod_info, requested_gpus
+from resource_agent.workloads.usage import WORKLOADS_NODE, UsageTracker
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,7 @@ class Operator:
         metrics: OperatorMetrics,
         executor: ActionExecutor,
         insights: InsightWorker | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -81,6 +87,15 @@ class Operator:
         self._last_fleet_pass = float("-inf")
         self.coverage_thresholds = CoverageThresholds()
         self._coverage = Coverage(missing={}, stale={}, ages={})
+        # GPU right-sizing per workload (resource_agent.workloads): usage histories, owner cache, checkpoints
+        self.usage = UsageTracker(settings.usage)
+        self.owners = WorkloadCache()
+        self.checkpoints = checkpoints
+        self._checkpoints_loaded = checkpoints is None
+        self._last_checkpoint = time.monotonic()
+        self._pods: kopf.Index[Any, Any] | None = None  # the latest indexes kopf handed over (for the fleet pass)
+        self._replicasets: kopf.Index[Any, Any] | None = None
+        self._nodes: kopf.Index[Any, Any] | None = None
 
     # --- registration ----------------------------------------------------------------
 
@@ -90,14 +105,18 @@ class Operator:
             entry = index_entry(name, spec, status, annotations)
             return {entry.existing.node_name: entry}
 
+        if self.settings.workloads:
+            self._register_workload_indexes(registry)
+
         @kopf.on.event(GROUP, VERSION, REPORT_PLURAL, registry=registry)  # type: ignore[arg-type]  # WatchingFn cannot list the index kwarg
         async def report_event(
             event: Mapping[str, Any], body: Any, name: str, uid: str, status: Any,
-            recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **_: Any,
+            recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **kwargs: Any,
         ) -> None:
             if event.get("type") == "DELETED":
                 self.fleet.forget(name)  # its recommendations go with it (owner references)
                 return
+            self._pods, self._replicasets, self._nodes = kwargs.get("gpu_pods"), kwargs.get("replicaset_owners"), kwargs.get("node_gpus")
             await self.on_report(name, uid, dict(status or {}), recommendations_by_node, body, logger)
 
         @kopf.on.event(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
@@ -108,6 +127,103 @@ class Operator:
             if event.get("type") == "DELETED" or not status:
                 return
             await self.on_recommendation(name, dict(spec), dict(status), dict(annotations), body, logger)
+
+    def _register_workload_indexes(self, registry: kopf.OperatorRegistry) -> None:
+        """Watches, not LISTs per report: pods that request GPUs (by name and by UID), ReplicaSets' owners, nodes' GPUs."""
+
+        @kopf.index("", "v1", "pods", id="gpu_pods", registry=registry,
+                    when=lambda spec, **_: requested_gpus(spec or {}) > 0)
+        def gpu_pods(body: Any, **_: Any) -> dict[Any, Any]:
+            info = pod_info(body)
+            return {("pod", info.namespace, info.name): info, ("uid", info.uid): info}
+
+        @kopf.index("apps", "v1", "replicasets", id="replicaset_owners", registry=registry,
+                    when=lambda meta, **_: bool(meta.get("ownerReferences")))
+        def replicaset_owners(namespace: str | None, name: str, meta: Any, **_: Any) -> dict[Any, Any]:
+            refs = [
+                OwnerRef(kind=str(ref.get("kind", "")), name=str(ref.get("name", "")), controller=bool(ref.get("controller")))
+                for ref in meta.get("ownerReferences") or []
+            ]
+            owner = controller_of(tuple(refs))
+            return {(namespace, name): owner} if owner is not None else {}
+
+        @kopf.index("", "v1", "nodes", id="node_gpus", registry=registry)
+        def node_gpus(name: str, status: Any, **_: Any) -> dict[Any, Any]:
+            allocatable = (status or {}).get("allocatable") or {}
+            try:
+                count = int(str(allocatable.get("nvidia.com/gpu", "0")))
+            except ValueError:
+                count = 0
+            return {name: count} if count > 0 else {}
+
+    # --- workloads -------------------------------------------------------------------------
+
+    def _observe_workloads(self, report: ResourceReportStatus) -> None:
+        pods, replicasets = self._pods, self._replicasets
+
+        def lookup(allocation: GpuAllocation) -> PodInfo | None:
+            if pods is None:
+                return None
+            key: tuple[str, ...] | None = None
+            if allocation.namespace and allocation.pod:
+                key = ("pod", allocation.namespace, allocation.pod)
+            elif allocation.pod_uid:
+                key = ("uid", allocation.pod_uid)
+            found = list(pods.get(key, [])) if key is not None else []
+            return found[0] if found else None
+
+        def replicaset_owner(namespace: str, name: str) -> OwnerRef | None:
+            found = list(replicasets.get((namespace, name), [])) if replicasets is not None else []
+            return found[0] if found else None
+
+        self.usage.observe(report, lookup, lambda pod: self.owners.resolve(pod, replicaset_owner))
+        self.metrics.workloads_tracked.set(len(self.usage))
+
+    async def _load_checkpoints(self, logger: kopf.Logger) -> None:
+        """Continue the histories kept in the cluster (once, before the first observation)."""
+        if self._checkpoints_loaded or self.checkpoints is None:
+            return
+        self._checkpoints_loaded = True
+        loaded = await self.checkpoints.load()
+        for ref, status in loaded:
+            self.usage.restore(ref, status.usage)
+        logger.info("loaded %d workload usage checkpoint(s)", len(loaded))
+
+    async def _workload_pass(self, index: kopf.Index[Any, Any], logger: kopf.Logger) -> None:
+        """Workload recommendations, fleet GPU accounting, checkpoints and forgetting (in the fleet pass)."""
+        now = time.time()
+        await self.reconcile_node(WORKLOADS_NODE, None, self.usage.findings(now), index, logger)
+        pods = [info for entries in (self._pods or {}).values() for info in entries]
+        allocatable = {name: next(iter(counts)) for name, counts in (self._nodes or {}).items() if counts}
+        accounting = gpu_accounting(allocatable, pods, self.fleet.summaries(), self.settings.usage.busy_sm_percent)
+        for state, value in (("allocatable", accounting.allocatable), ("allocated", accounting.allocated),
+                             ("free", accounting.free), ("allocated_idle", accounting.allocated_idle)):
+            self.metrics.fleet_gpus.labels(state).set(value)
+        if self.checkpoints is None:
+            return
+        if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds:
+            await self.save_checkpoints()
+        for ref in self.usage.forget_stale(now):
+            await self.checkpoints.delete(ref)
+            logger.info("forgot %s: not seen for the whole horizon", ref.key())
+
+    async def save_checkpoints(self) -> int:
+        """Write the usage of every workload with new observations; returns how many were written."""
+        self._last_checkpoint = time.monotonic()
+        written = 0
+        for state in self.usage.dirty() if self.checkpoints is not None else []:
+            try:
+                await self.checkpoints.save(state, self.settings.usage)  # type: ignore[union-attr]
+            except Exception:
+                self.metrics.errors.labels("checkpoint").inc()
+                log.warning("checkpoint of %s failed", state.ref.key(), exc_info=True)
+                continue
+            state.dirty = False
+            written += 1
+        return written
+
+    def workload(self, ref: WorkloadRef) -> Any:
+        return self.usage.workloads.get(ref.key())
 
     # --- reports -------------------------------------------------------------------------
 
@@ -128,6 +244,9 @@ class Operator:
             return
         analysis = analyze(report, self.settings.policy)
         self.fleet.observe(report, analysis)
+        if self.settings.workloads:
+            await self._load_checkpoints(logger)
+            self._observe_workloads(report)
         peer = self.fleet.peer_finding(name)
         if peer is not None:
             analysis.findings.append(peer)
@@ -160,6 +279,8 @@ class Operator:
             logger.warning("coverage check failed: %s", exc)
             findings += coverage_findings(self._coverage, FLEET_NODE, self.coverage_thresholds)
         await self.reconcile_node(FLEET_NODE, None, findings, index, logger)
+        if self.settings.workloads:
+            await self._workload_pass(index, logger)
         await self._delete_expired(index)
 
     async def _coverage_pass(self, logger: kopf.Logger) -> list[Finding]:

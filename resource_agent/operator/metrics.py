@@ -65,3 +65,14 @@ class OperatorMetrics:
             "resource_agent_operator_applies", "Approved actions carried out, by outcome.", ["outcome"],
             registry=self.registry,
         )
+        self.fleet_gpus = Gauge(
+            "resource_agent_operator_fleet_gpus",
+            "GPUs of the fleet by state: allocatable (nodes), allocated (pods requesting nvidia.com/gpu), "
+            "free (allocatable - allocated), allocated_idle (held by a pod, no work in the latest report).",
+            ["state"],
+            registry=self.registry,
+        )
+        self.workloads_tracked = Gauge(
+            "resource_agent_operator_workloads_tracked", "Workloads with long-horizon GPU usage in memory.",
+            registry=self.registry,
+        )

@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY, start_http_server
 
 from resource_agent.kube.config import load_api_client
 from resource_agent.operator.actions import ActionExecutor
+from resource_agent.operator.checkpoints import CheckpointStore
 from resource_agent.operator.handlers import Operator
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lmcache_apply import apply_lmcache_action
@@ -24,14 +25,16 @@ def build_operator(settings: OperatorSettings, registry: kopf.OperatorRegistry, 
     from resource_agent.llm.service import build_insight_service
     from resource_agent.llm.settings import load_llm_settings
 
-    store = RecommendationStore(load_api_client(), metrics)
+    api_client = load_api_client()
+    store = RecommendationStore(api_client, metrics)
+    checkpoints = CheckpointStore(api_client, metrics) if settings.workloads else None
     service = build_insight_service(load_llm_settings(settings.llm_config), metrics.registry)
     insights = InsightWorker(service, store) if service is not None else None
     if insights is None:
         log.info("LLM insight is off (no provider configured)")
     operator: Operator
     executor = ActionExecutor(lambda node: operator.fleet.summary(node), apply_lmcache_action)
-    operator = Operator(settings, store, metrics, executor, insights)
+    operator = Operator(settings, store, metrics, executor, insights, checkpoints)
     operator.register(registry)
 
     @kopf.on.login(registry=registry)
@@ -40,6 +43,7 @@ def build_operator(settings: OperatorSettings, registry: kopf.OperatorRegistry, 
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: object) -> None:
+        await operator.save_checkpoints()  # keep what was observed since the last checkpoint
         if insights is not None:
             await insights.close()
 

@@ -23,6 +23,7 @@ from resource_agent.config.layered import LayeredSettings
 from resource_agent.config.listen import ListenAddress
 from resource_agent.node_agent.settings import LogLevel
 from resource_agent.operator.planning import PlanSettings
+from resource_agent.workloads.usage import DEFAULT_HORIZON_SECONDS, UsageSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class OperatorSettings:
     health_listen: tuple[str, int] | None = ("0.0.0.0", 8081)
     fleet_interval_seconds: float = 60.0
     llm_config: Path | None = None
+    workloads: bool = True  # GPU right-sizing per workload (watches pods, ReplicaSets, nodes; keeps checkpoints)
+    usage: UsageSettings = field(default_factory=UsageSettings)
+    checkpoint_interval_seconds: float = 300.0
 
 
 def default_priority() -> int:
@@ -62,6 +66,10 @@ class OperatorConfig(LayeredSettings):
     resolved_ttl: Duration = 3600.0
     evidence_refresh: Duration = 300.0
     fleet_interval: Duration = 60.0
+    workloads: bool = True  # GPU right-sizing per workload; off: no pod/ReplicaSet/node watches, no checkpoints
+    workload_horizon: Duration = DEFAULT_HORIZON_SECONDS  # history a workload recommendation needs (168h)
+    workload_half_life: Duration | None = None  # decay of the usage histograms; default horizon / 7
+    workload_checkpoint_interval: Duration = 300.0  # how often changed usage histories are written
     log_level: LogLevel = LogLevel.INFO
 
     def runtime(self) -> OperatorSettings:
@@ -75,4 +83,7 @@ class OperatorConfig(LayeredSettings):
             health_listen=self.health_listen,
             fleet_interval_seconds=self.fleet_interval,
             llm_config=self.llm_config,
+            workloads=self.workloads,
+            usage=UsageSettings(horizon_seconds=self.workload_horizon, half_life_seconds=self.workload_half_life),
+            checkpoint_interval_seconds=self.workload_checkpoint_interval,
         )

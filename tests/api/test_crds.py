@@ -56,7 +56,7 @@ def test_every_schema_property_has_a_description(name: str) -> None:
     schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     properties = {path: node for path, node in _walk(schema) if path and not path.endswith(("[]", "{}"))}  # not items
     bare = [path for path, node in properties.items() if not node.get("description") and path != ".metadata"]  # ObjectMeta: the API server's
-    assert len(properties) > 50
+    assert len(properties) > 20  # the walk found the schema (the checkpoint CRD is the smallest)
     assert not bare, f"{len(bare)} properties without a description, e.g. {bare[:10]}"
 
 

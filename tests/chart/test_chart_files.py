@@ -34,7 +34,11 @@ def test_chart_ships_both_resource_agent_crds() -> None:
     for path in (CHART / "crds").glob("resource.optiinfra.io_*.yaml"):
         doc = yaml.safe_load(path.read_text())
         names[doc["metadata"]["name"]] = doc["spec"]
-    assert set(names) == {"resourcereports.resource.optiinfra.io", "resourcerecommendations.resource.optiinfra.io"}
+    assert set(names) == {"resourcereports.resource.optiinfra.io", "resourcerecommendations.resource.optiinfra.io",
+                          "workloadusagecheckpoints.resource.optiinfra.io"}
+    checkpoint = names.pop("workloadusagecheckpoints.resource.optiinfra.io")
+    assert checkpoint["scope"] == "Namespaced"  # one per workload, in its namespace
+    assert "subresources" not in checkpoint["versions"][0]  # written whole with one apply
     for spec in names.values():
         assert spec["scope"] == "Cluster"
         assert "optiinfra" in spec["names"]["categories"]
