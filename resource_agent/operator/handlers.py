@@ -119,6 +119,14 @@ class Operator:
             self._pods, self._replicasets, self._nodes = kwargs.get("gpu_pods"), kwargs.get("replicaset_owners"), kwargs.get("node_gpus")
             await self.on_report(name, uid, dict(status or {}), recommendations_by_node, body, logger)
 
+        # The fleet pass (cross-node findings, GPU nodes without a report, stale reports, the TTL
+        # sweep) must also run when no report changes (every agent gone). Node objects change at
+        # least every node-status report (5 min by default), so their events drive it too; a kopf
+        # timer would put a finalizer on every report.
+        @kopf.on.event("", "v1", "nodes", registry=registry)  # type: ignore[arg-type]  # WatchingFn cannot list the index kwarg
+        async def node_event(recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **_: Any) -> None:
+            await self._fleet_pass(recommendations_by_node, logger)
+
         @kopf.on.event(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
         async def recommendation_event(
             event: Mapping[str, Any], body: Any, name: str, spec: Any, status: Any, annotations: Any,
