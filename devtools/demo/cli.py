@@ -17,7 +17,8 @@ import click
 
 from resource_agent.cli.options import DURATION, log_level_option
 
-DEFAULT_SCENARIOS = ("idle-gpu-holding-memory", "thermal-throttle", "ecc-xid-failing", "healthy-busy")
+# idle GPUs held by an idle vLLM replica, a KV-bound vLLM beside a healthy one, and two hardware cases
+DEFAULT_SCENARIOS = ("serving-idle-replica", "serving-kv-bound", "thermal-throttle", "ecc-xid-failing")
 
 
 @click.command("demo")

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from resource_agent.analysis import catalog
 from resource_agent.analysis.engine import analyze as analyze_summary
+from resource_agent.analysis.engine import window_is_sustained
 from resource_agent.analysis.policy import Policy, PolicyError
 from resource_agent.api.findings import Analysis
 from resource_agent.api.insight import Insight
@@ -57,6 +58,14 @@ def _report(
 
 def _report_summary(summary: NodeSummary, policy: Policy, output_format: str, llm: bool, llm_config: Path | None) -> None:
     analysis = analyze_summary(summary, policy)
+    if not window_is_sustained(summary, policy):
+        sustain = policy.sustain
+        Console(stderr=True).print(
+            f"[yellow]note:[/] the window ({summary.window.samples} samples over {summary.window.end - summary.window.start:.0f} s) is shorter "
+            f"than the policy's minimum ({sustain.min_samples} samples, {sustain.min_window_seconds:g} s): sustained rules "
+            "(utilisation, pressure, serving) were not evaluated; sample longer (--duration) or lower policy.sustain",
+            highlight=False,
+        )
     insight = explain(summary, analysis, llm_config) if llm else None
     render(summary, analysis, output_format, Console(soft_wrap=output_format != "table"), insight)
 

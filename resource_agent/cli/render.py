@@ -13,7 +13,7 @@ from rich.table import Table
 from resource_agent.api.findings import Analysis, Finding, Severity
 from resource_agent.api.insight import Insight
 from resource_agent.api.samples import CollectorState
-from resource_agent.api.summary import NodeSummary, Stat
+from resource_agent.api.summary import LatencySummary, NodeSummary, ServingInstanceSummary, Stat
 
 FORMATS = ("table", "json", "yaml")
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -50,7 +50,7 @@ def render(
 
 def tables(summary: NodeSummary, analysis: Analysis) -> list[Table]:
     """The table view, in reading order; sections with nothing to show are left out."""
-    candidates = [_node(summary), _host(summary), _gpus(summary), _caches(summary), _scores(analysis), _findings(analysis)]
+    candidates = [_node(summary), _host(summary), _gpus(summary), _caches(summary), *_serving(summary), _scores(analysis), _findings(analysis)]
     return [table for table in candidates if table is not None]
 
 
@@ -174,6 +174,76 @@ def _caches(summary: NodeSummary) -> Table | None:
             "-" if size is None else f"{size / GIB:g} GB",
         )
     return table
+
+
+def _latency(latency: LatencySummary | None, quantile: str) -> str:
+    value = None if latency is None else getattr(latency, quantile)
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _p95(stat: Stat | None, digits: int = 0) -> str:
+    return "-" if stat is None else f"{stat.p95:.{digits}f}"
+
+
+def _engine_label(engine: ServingInstanceSummary) -> str:
+    index = f"#{engine.engine_index}" if engine.engine_index and engine.engine_index != "0" else ""
+    where = engine.instance.removeprefix("http://").removeprefix("https://")
+    return f"{engine.engine}{index} {where}"
+
+
+def _model_label(engine: ServingInstanceSummary) -> str:
+    return (engine.model_name or "-").rsplit("/", 1)[-1]
+
+
+def _serving(summary: NodeSummary) -> list[Table]:
+    """Two tables per node with serving engines: their work (queue, KV cache, throughput) and their latency."""
+    engines = summary.serving.instances
+    if not engines:
+        return []
+    work = Table(title="Serving engines (p95 over the window)", title_justify="left", caption_justify="left")
+    for column in ("engine", "running", "waiting", "KV used", "preempt", "prefix hit", "gen tok/s", "req/s"):
+        work.add_column(column, justify="left" if column == "engine" else "right", overflow="fold")
+    latency = Table(title="Serving latency (from the window's histogram increases)", title_justify="left", caption_justify="left")
+    for column in ("engine", "model", "TTFT p50", "TTFT p95", "ITL p95", "queue p95", "e2e p95"):
+        latency.add_column(column, justify="left" if column in ("engine", "model") else "right", overflow="fold")
+    problems, links = [], []
+    for engine in engines:
+        label = _engine_label(engine)
+        if not engine.reachable:
+            problems.append(f"{label}: unreachable ({engine.error or 'no answer'})")
+            work.add_row(label, *(["-"] * 6), "unreachable")
+            continue
+        work.add_row(
+            label,
+            _p95(engine.requests_running),
+            _p95(engine.requests_waiting),
+            "-" if engine.kv_cache_usage_percent is None else f"{engine.kv_cache_usage_percent.p95:.1f}%",
+            "-" if engine.preemptions is None else f"{engine.preemptions:,.0f}",
+            "-" if engine.prefix_cache_hit_rate is None else f"{engine.prefix_cache_hit_rate:.1%}",
+            _fmt(engine.generation_tokens_per_second, digits=0),
+            _fmt(engine.requests_per_second, digits=2),
+        )
+        linked = [f"GPU {', '.join(str(i) for i in engine.gpu_indices)}"] if engine.gpu_indices else []
+        if engine.lmcache_instance:
+            linked.append(f"LMCache {engine.lmcache_instance}")
+        if linked:
+            links.append(f"{label}: {'; '.join(linked)}")
+        latency.add_row(
+            label,
+            _model_label(engine),
+            _latency(engine.ttft_seconds, "p50"),
+            _latency(engine.ttft_seconds, "p95"),
+            _latency(engine.inter_token_latency_seconds, "p95"),
+            _latency(engine.queue_time_seconds, "p95"),
+            _latency(engine.e2e_latency_seconds, "p95"),
+        )
+    if problems:
+        work.caption = "\n".join(problems)
+    if links:
+        latency.caption = "\n".join(links)
+    return [work, latency] if latency.row_count else [work]
 
 
 def _scores(analysis: Analysis) -> Table:

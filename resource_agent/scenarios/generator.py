@@ -2,12 +2,15 @@
 
 Noise comes from one `random.Random` seeded by (scenario, seed), so the same
 arguments always give the same stream. Gauges are drawn around their profile
-level each sample; counters (PSI totals, violation seconds, ECC, LMCache) grow
-by rate x interval, as the kernel, the driver and LMCache report them.
+level each sample; counters (PSI totals, violation seconds, ECC, LMCache, the
+serving engines' tokens and requests) grow by rate x interval, as the kernel, the
+driver, LMCache and vLLM/SGLang report them; the engines' latency histograms get
+one observation per simulated request, in the engines' own buckets.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from collections.abc import Iterator
@@ -30,16 +33,30 @@ from resource_agent.api.samples import (
     PressureResource,
     PressureSample,
     Sample,
+    ServingHistogram,
+    ServingInstanceSample,
+    ServingSample,
     SystemSample,
     XidEvent,
 )
-from resource_agent.scenarios.profile import GpuProfile, Level, LMCacheProfile, Profile, load_profile
+from resource_agent.scenarios.profile import GpuProfile, Level, LMCacheProfile, Profile, ServingProfile, load_profile
 
 GIB = 1024**3
 MIB = 1024**2
 DEFAULT_START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 IDLE_SM_UTILIZATION = 5.0  # below this the driver reports the GpuIdle clock event reason
 PROCESS_NAME = "vllm"
+# the engines' histogram buckets: vllm/v1/metrics/loggers.py, sglang/srt/metrics/collector.py (as devtools/serving_simulator.py)
+VLLM_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0)
+VLLM_ITL_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+VLLM_REQUEST_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0)
+SGLANG_TTFT_BUCKETS = (0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400)
+SGLANG_ITL_BUCKETS = (0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.025, 0.030, 0.035, 0.040, 0.060, 0.080, 0.100, 0.200, 0.400, 0.600, 0.800, 1.000, 2.000, 4.000, 6.000, 8.000)
+SGLANG_E2E_BUCKETS = (0.1, 0.2, 0.4, 0.6, 0.8, 1, 2, 4, 6, 8, 10, 20, 40, 60, 80, 100, 200, 400, 600, 1200, 1800, 2400)
+HISTOGRAM_BUCKETS = {
+    "vllm": {"ttft": VLLM_TTFT_BUCKETS, "itl": VLLM_ITL_BUCKETS, "e2e": VLLM_REQUEST_BUCKETS, "queue": VLLM_REQUEST_BUCKETS},
+    "sglang": {"ttft": SGLANG_TTFT_BUCKETS, "itl": SGLANG_ITL_BUCKETS, "e2e": SGLANG_E2E_BUCKETS, "queue": SGLANG_E2E_BUCKETS},
+}
 
 
 class _Noise:
@@ -57,6 +74,27 @@ class _Noise:
         return probability >= 1.0 or (probability > 0.0 and self.rng.random() < probability)
 
 
+@dataclass
+class _Histogram:
+    """Observations per bucket (not cumulative; the last is +Inf) and their sum."""
+
+    bounds: tuple[float, ...]
+    counts: list[int]
+    sum: float = 0.0
+
+    def observe(self, value: float) -> None:
+        index = next((i for i, bound in enumerate(self.bounds) if value <= bound), len(self.bounds))
+        self.counts[index] += 1
+        self.sum += value
+
+    def scraped(self) -> ServingHistogram:
+        cumulative, total = [], 0
+        for count in self.counts:
+            total += count
+            cumulative.append(float(total))
+        return ServingHistogram(bounds=list(self.bounds), counts=cumulative, sum=round(self.sum, 6))
+
+
 _K = TypeVar("_K")
 _N = TypeVar("_N", int, float)
 
@@ -69,6 +107,8 @@ class _Counters:
     violation_seconds: dict[tuple[int, str], float] = field(default_factory=dict)
     ecc_uncorrected: dict[int, int] = field(default_factory=dict)
     lmcache: dict[tuple[str, str], float] = field(default_factory=dict)
+    serving: dict[tuple[str, str], float] = field(default_factory=dict)
+    histograms: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
 
     def add(self, table: dict[_K, _N], key: _K, amount: _N) -> _N:
         table[key] = table.get(key, 0) + amount
@@ -108,6 +148,14 @@ class ScenarioStream:
         self.noise = _Noise(random.Random(f"noise:{profile.name}:{seed}"))
         self.identity = _Identity.of(profile, seed, gpus, hostname)
         self.devices = [profile.gpus.device(index) for index in range(gpus)]
+        # a serving engine's pod holds its GPUs: their processes carry the pod's uid (its first GPU's)
+        self.gpu_pod_uids = list(self.identity.pod_uids)
+        self.serving_pod_uids: dict[str, str | None] = {}
+        for engine in profile.serving:
+            held = [index for index in engine.gpus if index < gpus]
+            self.serving_pod_uids[engine.instance] = self.identity.pod_uids[held[0]] if held else None
+            for index in held:
+                self.gpu_pod_uids[index] = self.identity.pod_uids[held[0]]
         self.counters = _Counters()
         self.elapsed = interval
 
@@ -120,6 +168,7 @@ class ScenarioStream:
             pressure=self._pressure(),
             gpu=self._gpus(step, timestamp) if self.devices else None,
             lmcache=self._lmcache() if self.profile.lmcache else None,
+            serving=ServingSample(instances=[self._engine(engine) for engine in self.profile.serving]) if self.profile.serving else None,
             collectors=[CollectorStatus(name="scenario", state=CollectorState.OK)],
         )
 
@@ -282,7 +331,7 @@ class ScenarioStream:
                     pid=4000 + 100 * index + number,
                     used_memory_bytes=used // gpu.processes,
                     name=PROCESS_NAME,
-                    pod_uid=self.identity.pod_uids[index],
+                    pod_uid=self.gpu_pod_uids[index],
                 )
                 for number in range(gpu.processes)
             ],
@@ -334,6 +383,72 @@ class ScenarioStream:
             local_cpu_enabled=True,
             remote_backend=cache.remote_backend,
             kv_bytes_per_token=cache.kv_bytes_per_token,
+        )
+
+
+    # --- serving engines ----------------------------------------------------------------
+
+    def _requests(self, rate: float) -> int:
+        """A whole number of requests with rate x interval as its mean."""
+        expected = max(rate, 0.0) * self.elapsed
+        whole = math.floor(expected)
+        return whole + (1 if self.noise.rng.random() < expected - whole else 0)
+
+    def _histogram(self, engine: ServingProfile, name: str) -> _Histogram:
+        bounds = HISTOGRAM_BUCKETS[engine.engine][name]
+        return self.counters.histograms.setdefault((engine.instance, name), _Histogram(bounds, [0] * (len(bounds) + 1)))
+
+    def _around(self, median: float, spread: float = 0.5) -> float:
+        return median * math.exp(self.noise.rng.gauss(0.0, spread))
+
+    def _engine(self, engine: ServingProfile) -> ServingInstanceSample:
+        identity = {
+            "instance": engine.instance, "engine": engine.engine, "pod": engine.pod, "namespace": engine.namespace,
+            "pod_uid": self.serving_pod_uids.get(engine.instance), "url": engine.url,
+        }
+        if not engine.reachable:
+            return ServingInstanceSample(**identity, reachable=False, error=f"{engine.url}: connection refused")
+        noise = self.noise
+        requests = self._requests(noise.draw(engine.requests_per_second))
+        prompt = requests * engine.prompt_tokens_per_request
+        hit_rate = noise.draw(engine.prefix_hit_rate, 0.0, 1.0)
+        ttft, itl, e2e, queue = (self._histogram(engine, name) for name in ("ttft", "itl", "e2e", "queue"))
+        for _ in range(requests):
+            first = self._around(engine.ttft_seconds)
+            ttft.observe(first)
+            queue.observe(self._around(engine.queue_seconds))
+            gap = self._around(engine.inter_token_seconds, 0.25)
+            e2e.observe(first + gap * engine.output_tokens_per_request)
+            for _ in range(4):  # a few inter-token gaps per request (the engines observe one per output token)
+                itl.observe(self._around(engine.inter_token_seconds, 0.25))
+
+        def grow(name: str, amount: float) -> float:
+            return round(self.counters.add(self.counters.serving, (engine.instance, name), amount), 1)
+
+        vllm = engine.engine == "vllm"
+        return ServingInstanceSample(
+            **identity,
+            model_name=engine.model_name,
+            engine_index="0" if vllm else None,
+            requests_running=round(noise.draw(engine.running)),
+            requests_waiting=round(noise.draw(engine.waiting)),
+            kv_cache_usage_percent=noise.percent(engine.kv_cache_usage_percent),
+            prefix_cache_hit_rate_percent=None if vllm else round(hit_rate * 100, 2),
+            preemptions_total=grow("preemptions", self._requests(noise.draw(engine.preemptions_per_second))),
+            prefix_cache_queries_total=grow("prefix_queries", prompt) if vllm else None,
+            prefix_cache_hits_total=grow("prefix_hits", prompt * hit_rate) if vllm else None,
+            prompt_tokens_total=grow("prompt", prompt),
+            generation_tokens_total=grow("generation", requests * engine.output_tokens_per_request),
+            requests_finished_total=grow("finished", requests),
+            requests_finished_by_reason={"stop": grow("finished_stop", requests)} if vllm else {},
+            ttft_seconds=ttft.scraped(),
+            inter_token_latency_seconds=itl.scraped(),
+            e2e_latency_seconds=e2e.scraped(),
+            queue_time_seconds=queue.scraped(),
+            gpu_memory_utilization=engine.gpu_memory_utilization if vllm else None,
+            num_gpu_blocks=engine.num_gpu_blocks if vllm else None,
+            block_size=engine.block_size if vllm else None,
+            max_total_num_tokens=engine.num_gpu_blocks * engine.block_size if not vllm else None,
         )
 
 

@@ -2,7 +2,7 @@
 
 A profile sets the level (mean and noise) of every measured quantity of a node:
 host CPU, memory, PSI, disks and NICs, eight (or more) GPUs with per-GPU
-overrides, and LMCache instances. `extends` names a profile whose settings this
+overrides, LMCache instances and serving engines (vLLM, SGLang). `extends` names a profile whose settings this
 one starts from; `expect` lists the findings the analysis must produce.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -167,6 +167,37 @@ class LMCacheProfile(_Strict):
     kv_bytes_per_token: float = 131072.0  # Llama-3.1-8B, fp16: 32 layers x 8 KV heads x 128 x 2 x 2 bytes
 
 
+class ServingProfile(_Strict):
+    """A serving engine (vLLM or SGLang) in a pod on the node, and the load it carries.
+
+    Gauges are drawn around their level every sample; counters grow by rate x interval;
+    latencies are observed, one per request (four inter-token gaps per request), log-normally
+    around their median into the engine's own histogram buckets."""
+
+    instance: str  # "<namespace>/<pod>", as pod discovery names it
+    pod: str
+    namespace: str
+    url: str  # the engine's /metrics
+    engine: Literal["vllm", "sglang"] = "vllm"
+    model_name: str = "meta-llama/Llama-3.1-8B-Instruct"
+    gpus: list[int] = Field(default_factory=list)  # GPU indices whose processes belong to the engine's pod
+    reachable: bool = True
+    requests_per_second: Level
+    running: Level
+    waiting: Level = Level(mean=0.0)
+    kv_cache_usage_percent: Level
+    preemptions_per_second: Level = Level(mean=0.0)
+    prompt_tokens_per_request: float = Field(default=1000.0, ge=0)
+    output_tokens_per_request: float = Field(default=200.0, ge=0)
+    prefix_hit_rate: Level = Level(mean=0.5)  # 0-1
+    ttft_seconds: float = Field(default=0.2, gt=0)  # median
+    inter_token_seconds: float = Field(default=0.03, gt=0)
+    queue_seconds: float = Field(default=0.01, gt=0)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)  # vLLM; SGLang: mem_fraction_static
+    num_gpu_blocks: int = Field(default=27975, gt=0)
+    block_size: int = Field(default=16, gt=0)
+
+
 class Expectation(_Strict):
     """A finding the analysis must produce: rule id and target (see `describe_target`)."""
 
@@ -181,6 +212,7 @@ class Profile(_Strict):
     host: HostProfile
     gpus: GpusProfile
     lmcache: list[LMCacheProfile] = Field(default_factory=list)
+    serving: list[ServingProfile] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
 
 

@@ -11,6 +11,14 @@ Sources:
   `resource.optiinfra.io/serving-metrics-path`. The pod IP is the host; the
   instance id is `<namespace>/<pod>`, the same id an LMCache instance annotated
   on the same pod gets, which is how a vLLM is linked to its LMCache.
+- Pods on this node that hold GPUs (a GPU process's cgroup names the pod's UID,
+  or the kubelet's pod-resources API assigned it a GPU) but carry no annotation:
+  a container whose name or image says `vllm` or `sglang` is scraped on the
+  port it declares (the engine's default, vLLM 8000 / SGLang 30000, when it
+  declares that or none), and a container that declares port 8000 or 30000 is
+  taken for vLLM or SGLang. These endpoints are guesses (`guessed=True`): the
+  collector drops one whose /metrics is not the engine's instead of reporting
+  it unreachable.
 
 Pure: no HTTP, no Kubernetes client (the collector hands in the pods).
 """
@@ -24,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ENGINES = ("vllm", "sglang")
+DEFAULT_PORTS = {"vllm": 8000, "sglang": 30000}  # `vllm serve --port`, `sglang.launch_server --port` defaults
 ENGINE_ANNOTATION = "resource.optiinfra.io/serving-engine"
 PORT_ANNOTATION = "resource.optiinfra.io/serving-port"
 PATH_ANNOTATION = "resource.optiinfra.io/serving-metrics-path"
@@ -46,6 +55,7 @@ class Endpoint:
     pod: str | None = None
     namespace: str | None = None
     pod_uid: str | None = None
+    guessed: bool = False  # found from a GPU pod's containers, not named by a URL or an annotation
 
     @property
     def host(self) -> str:
@@ -151,6 +161,62 @@ def endpoints_from_pods(pods: Iterable[Mapping[str, Any]]) -> tuple[list[Endpoin
         if endpoint is not None:
             endpoints.append(endpoint)
     return endpoints, errors
+
+
+def _running_ip(pod: Mapping[str, Any]) -> str | None:
+    status = pod.get("status") or {}
+    ip = status.get("podIP") or status.get("pod_ip")
+    return str(ip) if ip and status.get("phase") == "Running" else None
+
+
+def _container_guess(container: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(engine, port) a container most likely serves, from its name, image and declared ports."""
+    ports = [
+        int(port.get("containerPort") or port.get("container_port") or 0)
+        for port in container.get("ports") or []
+        if str(port.get("protocol") or "TCP").upper() == "TCP"
+    ]
+    ports = [port for port in ports if 0 < port <= 65535]
+    words = f"{container.get('name') or ''} {container.get('image') or ''}".lower()
+    named = next((engine for engine in ENGINES if engine in words), None)
+    if named is not None:
+        default = DEFAULT_PORTS[named]
+        if not ports or default in ports:
+            return named, default
+        return (named, ports[0]) if len(ports) == 1 else None  # several ports, none the default: no guess
+    return next(((engine, port) for engine, port in DEFAULT_PORTS.items() if port in ports), None)
+
+
+def endpoints_from_gpu_pods(pods: Iterable[Mapping[str, Any]], gpu_pods: Iterable[str]) -> list[Endpoint]:
+    """Guessed endpoints of running, unannotated pods that hold GPUs.
+
+    `gpu_pods` names the pods holding GPUs, by UID (GPU process cgroups) or by
+    "<namespace>/<name>" (the kubelet's pod-resources API). One endpoint per pod: the first
+    container with a guess."""
+    holding = set(gpu_pods)
+    endpoints = []
+    for pod in pods:
+        metadata = pod.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        if ENGINE_ANNOTATION in annotations or PORT_ANNOTATION in annotations:
+            continue  # annotated pods are endpoint_from_pod's
+        name, namespace, uid = metadata.get("name"), metadata.get("namespace"), metadata.get("uid")
+        if uid not in holding and f"{namespace}/{name}" not in holding:
+            continue
+        ip = _running_ip(pod)
+        if ip is None:
+            continue
+        containers = (pod.get("spec") or {}).get("containers") or []
+        guess = next((found for container in containers if (found := _container_guess(container)) is not None), None)
+        if guess is None:
+            continue
+        engine, port = guess
+        host = f"[{ip}]" if ":" in ip else ip
+        endpoints.append(Endpoint(
+            id=f"{namespace}/{name}", engine=engine, url=f"http://{host}:{port}{DEFAULT_PATH}",
+            pod=name, namespace=namespace, pod_uid=uid, guessed=True,
+        ))
+    return endpoints
 
 
 def merge(direct: Iterable[Endpoint], discovered: Iterable[Endpoint]) -> list[Endpoint]:

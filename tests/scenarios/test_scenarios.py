@@ -15,6 +15,8 @@ REQUIRED = {
     "memory-pressure",
     "cache-thrash",
     "cache-unused",
+    "serving-kv-bound",
+    "serving-idle-replica",
 }
 
 
@@ -93,3 +95,21 @@ def test_bad_arguments_are_clear_errors():
         list(generate("healthy-busy", interval_seconds=0))
     with pytest.raises(ValueError, match="samples"):
         list(generate("healthy-busy", samples=-1))
+
+
+def test_serving_engines_are_scraped_shapes_linked_to_their_gpus():
+    samples = list(generate("serving-kv-bound", seed=1, samples=12))
+    engines = {engine.instance: engine for engine in samples[-1].serving.instances}
+    bound = engines["llm/vllm-0"]
+    assert bound.engine == "vllm" and bound.engine_index == "0" and bound.url == "http://10.0.3.17:8000/metrics"
+    ttft = bound.ttft_seconds
+    assert len(ttft.counts) == len(ttft.bounds) + 1 and ttft.counts == sorted(ttft.counts)  # cumulative, +Inf last
+    assert ttft.counts[-1] == bound.requests_finished_total > 0
+    before = samples[-2].serving.instances[0]
+    assert bound.prompt_tokens_total >= before.prompt_tokens_total  # counters only grow
+    # the engine's pod holds GPUs 0-3: their processes carry its pod uid, so the window links them
+    gpus = samples[-1].gpu.devices
+    assert {p.pod_uid for gpu in gpus[:4] for p in gpu.processes} == {bound.pod_uid}
+    summary = summarize(samples, node_name="sim-node")
+    linked = {engine.instance: engine.gpu_indices for engine in summary.serving.instances}
+    assert linked == {"llm/vllm-0": [0, 1, 2, 3], "llm/vllm-1": [4, 5, 6, 7]}

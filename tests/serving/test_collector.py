@@ -7,11 +7,27 @@ from pathlib import Path
 import httpx
 import pytest
 
-from resource_agent.api.samples import CollectorState, Sample, ServingSample
+from resource_agent.api.samples import (
+    CollectorState,
+    DeviceAssignment,
+    GpuDeviceSample,
+    GpuProcess,
+    GpuSample,
+    PodResourcesSample,
+    Sample,
+    ServingSample,
+)
 from resource_agent.node_agent.collectors.base import CollectorContext, run_collectors
 from resource_agent.node_agent.collectors.serving import ServingCollector
 from resource_agent.serving.client import Scraper
-from resource_agent.serving.discovery import DiscoveryError, endpoint_from_pod, endpoints_from_pods, merge, parse_url_spec
+from resource_agent.serving.discovery import (
+    DiscoveryError,
+    endpoint_from_pod,
+    endpoints_from_gpu_pods,
+    endpoints_from_pods,
+    merge,
+    parse_url_spec,
+)
 from resource_agent.serving.metrics import parse_exposition
 from resource_agent.serving.sample import instance_samples
 
@@ -142,3 +158,63 @@ def test_pod_annotations() -> None:
 def test_sample_round_trips_as_a_recording_line() -> None:
     sample = Sample(timestamp=1.0, serving=two_serving_samples()[0])
     assert Sample.model_validate_json(sample.model_dump_json()) == sample
+
+
+def gpu_pod(name: str, containers: list[dict], ip: str = "10.0.0.5", annotations: dict[str, str] | None = None) -> dict:
+    return {
+        "metadata": {"name": name, "namespace": "llm", "uid": f"uid-{name}", "annotations": annotations or {}},
+        "spec": {"containers": containers},
+        "status": {"podIP": ip, "phase": "Running"},
+    }
+
+
+def test_gpu_pods_without_annotations_are_guessed_from_their_containers() -> None:
+    pods = [
+        gpu_pod("named", [{"name": "server", "image": "vllm/vllm-openai:v0.11.0"}]),  # no ports declared: the default
+        gpu_pod("port", [{"name": "sidecar", "image": "envoy"}, {"name": "main", "image": "registry/llm:1", "ports": [{"containerPort": 30000}]}]),
+        gpu_pod("custom", [{"name": "sglang", "image": "lmsysorg/sglang", "ports": [{"containerPort": 9000, "name": "http"}]}]),
+        gpu_pod("ambiguous", [{"name": "vllm", "ports": [{"containerPort": 9000}, {"containerPort": 9001}]}]),
+        gpu_pod("unknown", [{"name": "trainer", "image": "pytorch", "ports": [{"containerPort": 6006}]}]),
+        gpu_pod("annotated", [{"name": "vllm"}], annotations={"resource.optiinfra.io/serving-engine": "vllm", "resource.optiinfra.io/serving-port": "8000"}),
+        gpu_pod("no-gpu", [{"name": "vllm"}]),
+        {**gpu_pod("pending", [{"name": "vllm"}]), "status": {"phase": "Pending"}},
+    ]
+    holding = {"uid-named", "llm/port", "uid-custom", "uid-ambiguous", "uid-unknown", "uid-annotated", "uid-pending"}
+    found = endpoints_from_gpu_pods(pods, holding)
+    assert [(e.id, e.engine, e.url, e.pod_uid, e.guessed) for e in found] == [
+        ("llm/named", "vllm", "http://10.0.0.5:8000/metrics", "uid-named", True),
+        ("llm/port", "sglang", "http://10.0.0.5:30000/metrics", "uid-port", True),
+        ("llm/custom", "sglang", "http://10.0.0.5:9000/metrics", "uid-custom", True),
+    ]
+
+
+def test_the_collector_scrapes_gpu_pods_and_drops_a_wrong_guess() -> None:
+    """Pods from the list pod discovery makes anyway; which hold GPUs comes from the sample (cgroups, kubelet)."""
+    pods = [
+        gpu_pod("vllm-0", [{"name": "vllm", "image": "vllm/vllm-openai"}], ip="10.0.0.5"),
+        gpu_pod("not-vllm", [{"name": "api", "ports": [{"containerPort": 8000}]}], ip="10.0.0.8"),  # port 8000, other metrics
+        gpu_pod("idle-cpu-pod", [{"name": "vllm"}], ip="10.0.0.6"),  # holds no GPU
+    ]
+    collector = ServingCollector(
+        CollectorContext(node_name="gpu-1", options={"serving.discover-pods": "true"}),
+        scraper=Scraper(transport=transport()), list_pods=lambda node: pods,
+    )
+    sample = Sample(
+        timestamp=1.0,
+        gpu=GpuSample(devices=[GpuDeviceSample(index=0, uuid="GPU-0", name="H100", processes=[GpuProcess(pid=1, pod_uid="uid-vllm-0")])]),
+        pod_resources=PodResourcesSample(devices=[DeviceAssignment(resource_name="nvidia.com/gpu", device_id="GPU-1", namespace="llm", pod="not-vllm", container="api")]),
+    )
+    try:
+        collector.update(sample)
+        assert sample.serving is not None
+        assert {(i.instance, i.pod_uid, i.reachable) for i in sample.serving.instances} == {("llm/vllm-0", "uid-vllm-0", True)}
+        # without GPU holders in the sample nothing is guessed
+        assert collector.endpoints() == []
+    finally:
+        collector.close()
+    off = ServingCollector(CollectorContext(node_name="gpu-1", options={"serving.discover-pods": "true", "serving.discover-gpu-pods": "false"}),
+                           scraper=Scraper(transport=transport()), list_pods=lambda node: pods)
+    try:
+        assert off.endpoints({"uid-vllm-0"}) == []
+    finally:
+        off.close()

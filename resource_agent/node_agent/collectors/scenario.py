@@ -43,6 +43,7 @@ class ScenarioCollector(Collector):
         sample.gpu = simulated.gpu
         if sample.lmcache is None:  # a real lmcache collector that ran (it sorts first) wins over the profile
             sample.lmcache = simulated.lmcache
+        sample.serving = simulated.serving  # a real serving collector, when asked for, sorts after and replaces it
 
 
 @register_collector("scenario", enabled_by_default=False)
