@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -100,12 +99,11 @@ UPDATE_CASES = [
 
 
 @pytest.fixture(scope="module")
-def crds(cluster: ClusterHandle) -> Iterator[None]:
+def crds(cluster: ClusterHandle) -> None:
     for path in _crd_files():
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
     for plural in CRDS:
         wait_established(cluster, f"{plural}.resource.optiinfra.io")
-    yield
 
 
 def _refused(cluster: ClusterHandle, verb: str, body: dict[str, Any]) -> str:

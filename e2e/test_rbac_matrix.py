@@ -201,7 +201,7 @@ def test_every_service_account_can_do_exactly_what_the_chart_grants(cluster: Clu
 def test_kubectl_auth_can_i_agrees_on_a_sample(cluster: ClusterHandle, rendered: tuple[list[dict[str, Any]], str]) -> None:
     """The same answers through `kubectl auth can-i --as=system:serviceaccount:NS:NAME` (impersonation)."""
     docs, namespace = rendered
-    for account, (allowed, denied) in sorted(matrix(docs, namespace).items()):
+    for account, (allowed, _denied) in sorted(matrix(docs, namespace).items()):
         as_user = f"--as=system:serviceaccount:{namespace}:{account}"
         for access, expected in [(min(allowed, key=str), "yes"), (Access("", "secrets", "get"), "no"), (Access("", "pods/exec", "create"), "no")]:
             resource = f"{access.resource.partition('/')[0]}.{access.group}" if access.group else access.resource.partition("/")[0]
