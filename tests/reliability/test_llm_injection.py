@@ -21,7 +21,6 @@ from resource_agent.api.insight import Insight
 from resource_agent.api.summary import NodeSummary
 from resource_agent.operator.planning import spec_for
 from tests.llm.conftest import NAMESPACE, POD, ServiceFactory, hot_node_summary
-from tests.llm.conftest import make_service, provider_kind, registry, server  # noqa: F401  (the LLM tests' fixtures)
 
 BENIGN = "vllm-benign-0"
 CORPUS = [
