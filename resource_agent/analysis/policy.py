@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from resource_agent.api.findings import Severity
+from resource_agent.config.yaml_lines import key_lines, line_of, yaml_error_line
 
 KnownRules = Mapping[str, Mapping[str, float]]  # rule id -> its default thresholds
 
@@ -92,8 +93,12 @@ class Policy(_Strict):
         return settings.severity if settings else None
 
     @classmethod
-    def from_mapping(cls, data: Any, source: str = "policy", known_rules: KnownRules | None = None) -> Policy:
-        """Validate `data`; with `known_rules` (rule id -> default thresholds) also the names it uses."""
+    def from_mapping(
+        cls, data: Any, source: str = "policy", known_rules: KnownRules | None = None, lines: Mapping[tuple[str, ...], int] | None = None
+    ) -> Policy:
+        """Validate `data`; with `known_rules` (rule id -> default thresholds) also the names it uses.
+
+        `lines` (key path -> line, from `config.yaml_lines.key_lines`) puts the line before each error."""
         if data is None:
             return cls()
         if not isinstance(data, Mapping):
@@ -101,7 +106,7 @@ class Policy(_Strict):
         try:
             return cls.model_validate(data, context={"known_rules": known_rules})
         except ValidationError as exc:
-            raise PolicyError(f"{source}: {_describe(exc)}") from None
+            raise PolicyError(f"{source}: {_describe(exc, lines or {})}") from None
 
     @classmethod
     def from_yaml(cls, path: str | Path, known_rules: KnownRules | None = None) -> Policy:
@@ -113,16 +118,23 @@ class Policy(_Strict):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise PolicyError(f"{path}: not valid YAML: {exc}") from None
-        return cls.from_mapping(data, source=str(path), known_rules=known_rules)
+            line = yaml_error_line(exc)
+            raise PolicyError(f"{path}:{f' line {line}:' if line else ''} not valid YAML: {exc}") from None
+        return cls.from_mapping(data, source=str(path), known_rules=known_rules, lines=key_lines(text))
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, lines: Mapping[tuple[str, ...], int]) -> str:
     messages = []
     for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"])
+        parts = [str(part) for part in error["loc"]]
+        location = ".".join(parts)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key"
-        messages.append(f"{location}: {message}" if location else message)
+        if not parts:  # the name checks: "<dotted key>: unknown rule 'x'" or "<dotted key>: unknown threshold"
+            head, _, rest = message.partition(": ")
+            parts = head.split(".") + ([rest.split("'")[1]] if rest.startswith("unknown rule '") else [])
+        line = line_of(lines, parts)
+        text = f"{location}: {message}" if location else message
+        messages.append(f"line {line}: {text}" if line else text)
     return "; ".join(messages)

@@ -17,6 +17,8 @@ import yaml
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from resource_agent.config.yaml_lines import key_lines, line_of, yaml_error_line
+
 ENV_PREFIX = "RESOURCE_AGENT_"
 
 _config_file: ContextVar[Path | None] = ContextVar("config_file", default=None)
@@ -46,7 +48,9 @@ class YamlFileSource(PydanticBaseSettingsSource):
         except OSError as exc:
             raise SettingsError(f"cannot read config {self.path}: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
-            raise SettingsError(f"config {self.path} is not valid YAML: {exc}") from None
+            line = yaml_error_line(exc)
+            where = f"config {self.path}" + (f": line {line}" if line else "")
+            raise SettingsError(f"{where}: not valid YAML: {exc}") from None
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -82,22 +86,26 @@ class LayeredSettings(BaseSettings):
         except ValidationError as exc:
             if path is None:
                 raise SettingsError(f"invalid settings ({ENV_PREFIX}* environment, command line): {describe(exc)}") from None
-            raise SettingsError(f"invalid config {path} (or its {ENV_PREFIX}* environment, command line): {describe(exc, _file_keys(path))}") from None
+            spelled, lines = _file_keys(path)
+            raise SettingsError(f"invalid config {path} (or its {ENV_PREFIX}* environment, command line): {describe(exc, spelled, lines)}") from None
         finally:
             _config_file.reset(token)
 
 
-def _file_keys(path: Path) -> dict[str, str]:
-    """snake_case -> the key as the file spells it (errors name what the user wrote)."""
+def _file_keys(path: Path) -> tuple[dict[str, str], dict[tuple[str, ...], int]]:
+    """snake_case -> the key as the file spells it (errors name what the user wrote), and each key's line."""
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError):
-        return {}
-    return {snake_case(str(key)): str(key) for key in data} if isinstance(data, dict) else {}
+        return {}, {}
+    spelled = {snake_case(str(key)): str(key) for key in data} if isinstance(data, dict) else {}
+    return spelled, key_lines(text)
 
 
-def describe(exc: ValidationError, spelled: dict[str, str] | None = None) -> str:
-    """`field: message; ...` for every error, with `unknown setting` for extra keys."""
+def describe(exc: ValidationError, spelled: dict[str, str] | None = None, lines: dict[tuple[str, ...], int] | None = None) -> str:
+    """`field: message; ...` for every error, with `unknown setting` for extra keys; `line N: ` before a
+    field that is in the file (the value may still have come from the environment or command line)."""
     problems = []
     for error in exc.errors():
         parts = [str(part) for part in error["loc"]]
@@ -105,5 +113,7 @@ def describe(exc: ValidationError, spelled: dict[str, str] | None = None) -> str
             parts[0] = spelled.get(parts[0], parts[0])
         location = ".".join(parts)
         message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
-        problems.append(f"{location}: {message}" if location else message)
+        line = line_of(lines, parts) if lines and parts and (parts[0],) in lines else None
+        problem = f"{location}: {message}" if location else message
+        problems.append(f"line {line}: {problem}" if line else problem)
     return "; ".join(problems)

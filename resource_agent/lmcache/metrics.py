@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 PREFIX = "lmcache:"
 
@@ -67,6 +68,7 @@ class PortMetrics:
 
     values: Mapping[str, Mapping[Rank, float]]
     model_name: str | None = None
+    problems: tuple[str, ...] = ()  # lines and series that were skipped (malformed, non-finite); the rest was read
 
     @property
     def ranks(self) -> set[Rank]:
@@ -96,27 +98,59 @@ class Combined:
 
 
 def parse_exposition(text: str) -> PortMetrics:
-    """Parse one port's /metrics body; raise ExpositionError when it is not usable."""
+    """Parse one port's /metrics body; raise ExpositionError when nothing in it is usable.
+
+    Malformed lines and non-finite values are skipped and named in `problems`; the rest is kept."""
     values: dict[str, dict[Rank, float]] = {}
     model_name: str | None = None
-    try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if not sample.name.startswith(PREFIX):
-                    continue
-                labels = sample.labels
-                rank = (labels.get("role", ""), labels.get("worker_id", ""))
-                name = sample.name[len(PREFIX) :]
-                by_rank = values.setdefault(name, {})
-                by_rank[rank] = by_rank.get(rank, 0.0) + float(sample.value)
-                model_name = model_name or labels.get("model_name") or None
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise ExpositionError(f"malformed Prometheus exposition: {exc}") from None
+    samples, problems = _samples(text)
+    skipped: set[str] = set()
+    for sample in samples:
+        if not sample.name.startswith(PREFIX):
+            continue
+        labels = sample.labels
+        rank = (labels.get("role", ""), labels.get("worker_id", ""))
+        name = sample.name[len(PREFIX) :]
+        value = float(sample.value)
+        if not math.isfinite(value):
+            skipped.add(name)
+            continue
+        by_rank = values.setdefault(name, {})
+        by_rank[rank] = by_rank.get(rank, 0.0) + value
+        model_name = model_name or labels.get("model_name") or None
+    for name in skipped:  # one rank's NaN would make the series' combination meaningless: drop the series
+        values.pop(name, None)
+    problems += tuple(f"non-finite value in {PREFIX}{name}" for name in sorted(skipped))
     if not values:
-        raise ExpositionError("no lmcache: series in /metrics (is this LMCache's internal API server?)")
-    if any(not math.isfinite(value) for by_rank in values.values() for value in by_rank.values()):
-        raise ExpositionError("non-finite value in an lmcache: series")
-    return PortMetrics(values=values, model_name=model_name)
+        why = "; ".join(problems) if problems else "no lmcache: series in /metrics (is this LMCache's internal API server?)"
+        raise ExpositionError(f"malformed Prometheus exposition: {why}" if problems else why)
+    return PortMetrics(values=values, model_name=model_name, problems=problems)
+
+
+MAX_PROBLEMS = 20  # bad lines named per scrape
+
+
+def _samples(text: str) -> tuple[list[Sample], tuple[str, ...]]:
+    """Every sample of the body; when the body does not parse, line by line, skipping (and naming) bad lines.
+
+    prometheus_client's parser is all-or-nothing, so one torn or garbled line would cost the whole
+    scrape; the second pass parses each sample line on its own (the family comments are not needed:
+    samples are read by name and labels)."""
+    try:
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples], ()
+    except (ValueError, TypeError, IndexError, KeyError):
+        pass
+    samples: list[Sample] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            samples += [sample for family in text_string_to_metric_families(line + "\n") for sample in family.samples]
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(f"line {number}: {str(exc)[:80]}")
+    return samples, tuple(problems)
 
 
 def _merge(ports: Iterable[PortMetrics]) -> dict[str, dict[Rank, float]]:

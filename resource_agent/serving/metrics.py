@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 
 class ExpositionError(ValueError):
@@ -112,6 +113,7 @@ class EngineMetrics:
     finished_by_reason: dict[str, float] = field(default_factory=dict)
     histograms: dict[str, Histogram] = field(default_factory=dict)
     cache_config: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # lines of the body that were skipped (malformed); the rest was read
 
 
 GroupKey = tuple[str, str]  # (model_name, engine index)
@@ -134,27 +136,55 @@ def parse_exposition(text: str, engine: str) -> list[EngineMetrics]:
     # name -> group -> other labels -> value; histogram buckets keyed by their `le`
     raw: dict[str, dict[GroupKey, dict[tuple[tuple[str, str], ...], float]]] = {}
     info: dict[str, dict[str, str]] = {}  # engine index -> CacheConfig labels (vLLM's info gauge has no model_name)
-    try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                name = sample.name
-                if not name.startswith(prefix) or name.endswith("_created"):
-                    continue
-                value = float(sample.value)
-                if math.isnan(value):
-                    continue
-                labels = dict(sample.labels)
-                if name == VLLM_CACHE_INFO:
-                    info[labels.get("engine", "")] = {k: v for k, v in labels.items() if k not in ("model_name", "engine")}
-                    continue
-                key = _group_key(engine, labels)
-                rest = tuple(sorted((k, v) for k, v in labels.items() if k not in ("model_name", "engine")))
-                raw.setdefault(name, {}).setdefault(key, {})[rest] = value
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise ExpositionError(f"malformed Prometheus exposition: {exc}") from None
+    samples, problems = _samples(text)
+    for sample in samples:
+        name = sample.name
+        if not name.startswith(prefix) or name.endswith("_created"):
+            continue
+        value = float(sample.value)
+        if not math.isfinite(value):  # NaN or inf: nothing to sum or compare; the other series are kept
+            continue
+        labels = dict(sample.labels)
+        if name == VLLM_CACHE_INFO:
+            info[labels.get("engine", "")] = {k: v for k, v in labels.items() if k not in ("model_name", "engine")}
+            continue
+        key = _group_key(engine, labels)
+        rest = tuple(sorted((k, v) for k, v in labels.items() if k not in ("model_name", "engine")))
+        raw.setdefault(name, {}).setdefault(key, {})[rest] = value
     if not raw:
+        if problems:
+            raise ExpositionError(f"malformed Prometheus exposition: {'; '.join(problems)}")
         raise ExpositionError(f"no {prefix} series in the metrics (is this a {engine} server?)")
-    return _groups(engine, raw, info)
+    groups = _groups(engine, raw, info)
+    for group in groups:
+        group.problems = problems
+    return groups
+
+
+MAX_PROBLEMS = 20  # bad lines named per scrape
+
+
+def _samples(text: str) -> tuple[list[Sample], tuple[str, ...]]:
+    """Every sample of the body; when the body does not parse, line by line, skipping (and naming) bad lines.
+
+    prometheus_client's parser is all-or-nothing, so one torn or garbled line would cost the whole
+    scrape; the second pass parses each sample line on its own (the family comments are not needed:
+    samples are read by name and labels)."""
+    try:
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples], ()
+    except (ValueError, TypeError, IndexError, KeyError):
+        pass
+    samples: list[Sample] = []
+    problems: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            samples += [sample for family in text_string_to_metric_families(line + "\n") for sample in family.samples]
+        except (ValueError, TypeError, IndexError, KeyError) as exc:
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(f"line {number}: {str(exc)[:80]}")
+    return samples, tuple(problems)
 
 
 def _groups(engine: str, raw: Mapping[str, Mapping[GroupKey, Mapping[LabelPairs, float]]], info: Mapping[str, Mapping[str, str]]) -> list[EngineMetrics]:
@@ -207,7 +237,10 @@ def _histogram(raw: Mapping[str, Mapping[GroupKey, Mapping[LabelPairs, float]]],
             le = dict(rest).get("le")
             if le is None:
                 continue
-            bound = float(le)
+            bound = _bound(le)
+            if bound is None:
+                by_bound = {}  # a bucket with a bound that is not a number: the histogram is malformed
+                break
             by_bound[bound] = by_bound.get(bound, 0.0) + value
         if math.inf not in by_bound:
             continue  # a histogram without its +Inf bucket is malformed: skip it, keep the rest
@@ -215,3 +248,12 @@ def _histogram(raw: Mapping[str, Mapping[GroupKey, Mapping[LabelPairs, float]]],
         total = sum((raw.get(f"{name}_sum", {}).get(key) or {}).values())
         return Histogram(bounds=finite, counts=[by_bound[b] for b in finite] + [by_bound[math.inf]], sum=total)
     return None
+
+
+def _bound(le: str) -> float | None:
+    """A bucket's upper bound (`le`), or None when it is not a number (NaN and -Inf are not bounds)."""
+    try:
+        bound = float(le)
+    except ValueError:
+        return None
+    return None if math.isnan(bound) or bound == -math.inf else bound

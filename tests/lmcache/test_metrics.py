@@ -58,7 +58,7 @@ def test_two_ports_of_one_process_count_once():
         ('lmcache:num_hit_tokens_total{role="worker" 12\n', "malformed"),
         ("lmcache:num_hit_tokens_total NaNx\n", "malformed"),
         ("# HELP up ok\n# TYPE up gauge\nup 1\n", "no lmcache: series"),
-        ("lmcache:local_cache_usage{role=\"worker\",worker_id=\"0\"} +Inf\n", "non-finite"),
+        ("lmcache:local_cache_usage{role=\"worker\",worker_id=\"0\"} +Inf\n", "non-finite"),  # nothing else left
     ],
 )
 def test_bad_expositions_raise_a_clear_error(body, message):

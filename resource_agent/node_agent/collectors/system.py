@@ -104,58 +104,117 @@ def _cpu_counters(ticks: list[int]) -> tuple[float, float, float, float]:
     return total - (idle + iowait) / CLOCK_TICKS, iowait_s, steal_s, total
 
 
-def parse_proc_stat(text: str) -> _ProcStat:
-    """The aggregate and per-core CPU times (keyed by the N of cpuN: offline cores are absent), ctxt, btime."""
+class ProcFormatError(ValueError):
+    """A /proc file with nothing usable in it (a file with some bad lines is read, the bad lines reported)."""
+
+
+_UNSIGNED = re.compile(r"\A[0-9]+\Z")  # ASCII digits only: str.isdigit() takes "²", int() takes "1_0" and " 1"
+_SIGNED = re.compile(r"\A-?[0-9]+\Z")
+MAX_PROBLEM_TEXT = 80  # characters of a bad line quoted in a problem
+MAX_PROBLEMS_SHOWN = 5  # problems named in the collector's status reason
+
+
+def _report(problems: list[str] | None, source: str, number: int, line: str, why: str) -> None:
+    """Record a skipped line ("<file> line <n>: <why>: '<text>'"); the rest of the file is still read."""
+    if problems is not None:
+        quoted = line if len(line) <= MAX_PROBLEM_TEXT else line[:MAX_PROBLEM_TEXT] + "..."
+        problems.append(f"{source} line {number}: {why}: {quoted!r}")
+
+
+_DECIMAL = re.compile(r"\A[0-9]+(\.[0-9]+)?\Z")
+
+
+def _decimal(text: str) -> float | None:
+    """A non-negative decimal as the kernel prints it ("12.50"), else None (no "nan", "inf" or "1_0")."""
+    text = text.strip()
+    return float(text) if _DECIMAL.match(text) else None
+
+
+def _unsigned(fields: list[str]) -> list[int] | None:
+    return [int(field) for field in fields] if all(_UNSIGNED.match(field) for field in fields) else None
+
+
+def parse_proc_stat(text: str, problems: list[str] | None = None, source: str = "/proc/stat") -> _ProcStat:
+    """The aggregate and per-core CPU times (keyed by the N of cpuN: offline cores are absent), ctxt, btime.
+
+    A malformed cpu, ctxt or btime line is skipped and reported in `problems`; without a usable
+    aggregate "cpu" line the file is useless and ProcFormatError is raised."""
     cpu: tuple[float, float, float, float] | None = None
     per_core: dict[int, tuple[float, float]] = {}
     context_switches = boot_time = None
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         key, _, rest = line.partition(" ")
-        if key == "cpu":
-            cpu = _cpu_counters([int(field) for field in rest.split()])
-        elif key.startswith("cpu") and key[3:].isdigit():
-            busy, _, _, total = _cpu_counters([int(field) for field in rest.split()])
-            per_core[int(key[3:])] = (busy, total)
+        if key == "cpu" or (key.startswith("cpu") and _UNSIGNED.match(key[3:])):
+            ticks = _unsigned(rest.split())
+            if ticks is None:
+                _report(problems, source, number, line, "CPU times that are not counters")
+            elif key == "cpu":
+                cpu = _cpu_counters(ticks)
+            else:
+                busy, _, _, total = _cpu_counters(ticks)
+                per_core[int(key[3:])] = (busy, total)
         elif key == "ctxt":
-            context_switches = int(rest)
+            if _UNSIGNED.match(rest.strip()):
+                context_switches = int(rest)
+            else:
+                _report(problems, source, number, line, "ctxt is not a counter")
         elif key == "btime":
-            boot_time = float(rest)
+            if _UNSIGNED.match(rest.strip()):
+                boot_time = float(rest)
+            else:
+                _report(problems, source, number, line, "btime is not a time")
     if cpu is None:
-        raise ValueError("/proc/stat has no 'cpu' line")
+        raise ProcFormatError(f"{source} has no usable 'cpu' line")
     return _ProcStat(cpu=cpu, per_core=per_core, context_switches=context_switches, boot_time=boot_time)
 
 
-def parse_meminfo(text: str) -> dict[str, int]:
-    """/proc/meminfo in bytes ("Cached:   2000 kB" -> {"Cached": 2048000}); HugePages_* counts stay counts."""
+def parse_meminfo(text: str, problems: list[str] | None = None, source: str = "/proc/meminfo") -> dict[str, int]:
+    """/proc/meminfo in bytes ("Cached:   2000 kB" -> {"Cached": 2048000}); HugePages_* counts stay counts.
+
+    Lines that are not "Key: N" or "Key: N kB" are skipped and reported in `problems`."""
     values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, colon, rest = line.partition(":")
         fields = rest.split()
-        if fields and fields[0].isdigit():
+        if colon and key.strip() and fields and _UNSIGNED.match(fields[0]) and fields[1:] in ([], ["kB"]):
             values[key.strip()] = int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
+        else:
+            _report(problems, source, number, line, "not 'Key: N [kB]'")
     return values
 
 
-def parse_vmstat(text: str) -> dict[str, int]:
+def parse_vmstat(text: str, problems: list[str] | None = None, source: str = "/proc/vmstat") -> dict[str, int]:
+    """/proc/vmstat ("name value" per line); other lines are skipped and reported in `problems`."""
     values = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
         fields = line.split()
-        if len(fields) == 2 and fields[1].isdigit():
+        if len(fields) == 2 and _SIGNED.match(fields[1]):
             values[fields[0]] = int(fields[1])
+        else:
+            _report(problems, source, number, line, "not 'name value'")
     return values
 
 
-def parse_diskstats(text: str) -> dict[str, _DiskCounters]:
+def parse_diskstats(text: str, problems: list[str] | None = None, source: str = "/proc/diskstats") -> dict[str, _DiskCounters]:
     """/proc/diskstats by device name, as node_exporter reads it (procfs blockdevice, diskstats_linux.go).
 
     Each line: major minor name, then 11 fields (15 since 4.18, 17 since 5.5); lines with fewer
-    (the 4-field partition lines of kernels before 2.6.25) are skipped."""
+    (the 4-field partition lines of kernels before 2.6.25) are skipped. A line whose fields are
+    not counters is skipped and reported in `problems`; the other devices are kept."""
     disks = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if len(fields) < 14:
             continue
-        name, stats = fields[2], [int(field) for field in fields[3:14]]
+        stats = _unsigned(fields[3:14])
+        if stats is None:
+            _report(problems, source, number, line, "disk statistics that are not counters")
+            continue
+        name = fields[2]
         reads, _, sectors_read, read_ms, writes, _, sectors_written, write_ms, _, busy_ms, weighted_ms = stats
         disks[name] = _DiskCounters(
             read_bytes=sectors_read * SECTOR_BYTES,
@@ -191,13 +250,23 @@ class SystemCollector(Collector):
         psutil.PROCFS_PATH = str(context.host_proc)
         self.cpu_model = self._cpu_model()
         self._previous: _Reading | None = None
+        self._problems: list[str] = []  # lines of the last update's /proc files that were skipped
+
+    def status_reason(self) -> str | None:
+        """The malformed /proc lines the last update skipped (the rest of each file was read)."""
+        if not self._problems:
+            return None
+        shown = "; ".join(self._problems[:MAX_PROBLEMS_SHOWN])
+        more = len(self._problems) - MAX_PROBLEMS_SHOWN
+        return f"skipped malformed lines: {shown}" + (f" (and {more} more)" if more > 0 else "")
 
     def update(self, sample: Sample) -> None:
         now = time.monotonic()
-        stat = parse_proc_stat((self.host_proc / "stat").read_text())
-        memory = psutil.virtual_memory()
-        meminfo = parse_meminfo((self.host_proc / "meminfo").read_text())
-        swap = psutil.swap_memory()
+        problems: list[str] = []
+        self._problems = problems
+        stat = parse_proc_stat((self.host_proc / "stat").read_text(errors="replace"), problems, str(self.host_proc / "stat"))
+        meminfo = parse_meminfo((self.host_proc / "meminfo").read_text(errors="replace"), problems, str(self.host_proc / "meminfo"))
+        memory = self._memory(meminfo)
         swap_in, swap_out = self._swap_counters()
         disk_io = self._disk_counters()
         net_io = self._network_counters()
@@ -237,9 +306,9 @@ class SystemCollector(Collector):
                 used_bytes=memory.used,
                 # the page cache, as node_memory_Cached_bytes; psutil's `cached` adds SReclaimable (slab)
                 cached_bytes=meminfo.get("Cached", 0),
-                buffers_bytes=getattr(memory, "buffers", 0),
-                swap_total_bytes=swap.total,
-                swap_used_bytes=swap.used,
+                buffers_bytes=memory.buffers,
+                swap_total_bytes=memory.swap_total,
+                swap_used_bytes=memory.swap_used,
                 swap_in_bytes_per_second=_counter_rate(swap_in, previous.swap_in if previous else None, seconds),
                 swap_out_bytes_per_second=_counter_rate(swap_out, previous.swap_out if previous else None, seconds),
             ),
@@ -269,12 +338,24 @@ class SystemCollector(Collector):
 
     # --- memory ------------------------------------------------------------------
 
+    def _memory(self, meminfo: Mapping[str, int]) -> _Memory:
+        """psutil's memory and swap figures; when psutil cannot parse the host's meminfo (it reads every
+        line, and one bad line raises), the same figures from the lines `parse_meminfo` could read."""
+        try:
+            memory, swap = psutil.virtual_memory(), psutil.swap_memory()
+        except (ValueError, KeyError, IndexError) as exc:
+            if "MemTotal" not in meminfo:
+                raise ProcFormatError(f"{self.host_proc / 'meminfo'}: no MemTotal ({type(exc).__name__} in psutil: {exc})") from exc
+            self._problems.append(f"psutil could not read {self.host_proc / 'meminfo'} ({type(exc).__name__}); memory from its readable lines")
+            return _memory_from_meminfo(meminfo)
+        return _Memory(memory.total, memory.available, memory.used, getattr(memory, "buffers", 0), swap.total, swap.used)
+
     def _swap_counters(self) -> tuple[int | None, int | None]:
         """Bytes swapped in and out since boot: /proc/vmstat pswpin/pswpout (pages) x the kernel's page size."""
         text = self._read_text(self.host_proc / "vmstat")
         if text is None:
             return None, None
-        vmstat = parse_vmstat(text)
+        vmstat = parse_vmstat(text, self._problems, str(self.host_proc / "vmstat"))
         pages_in, pages_out = vmstat.get("pswpin"), vmstat.get("pswpout")
         return (
             None if pages_in is None else pages_in * PAGE_SIZE,
@@ -286,12 +367,12 @@ class SystemCollector(Collector):
         values = []
         for path in (self.host_sys / "devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_cur_freq"):
             text = self._read_text(path)
-            if text and text.isdigit():
+            if text and _UNSIGNED.match(text):
                 values.append(int(text) / 1000)
         if values:
             return sum(values) / len(values)
         cpuinfo = self._read_text(self.host_proc / "cpuinfo") or ""
-        mhz = [float(line.split(":", 1)[1]) for line in cpuinfo.splitlines() if line.lower().startswith("cpu mhz")]
+        mhz = [value for line in cpuinfo.splitlines() if line.lower().startswith("cpu mhz") and (value := _decimal(line.partition(":")[2])) is not None]
         return sum(mhz) / len(mhz) if mhz else None
 
     def _cpu_model(self) -> str | None:
@@ -305,15 +386,20 @@ class SystemCollector(Collector):
     def _uptime(self, boot_time: float | None) -> float:
         """/proc/uptime, else now - btime of /proc/stat (node_exporter's node_boot_time_seconds is btime)."""
         text = self._read_text(self.host_proc / "uptime")
+        if text is not None and (uptime := _decimal(text.split()[0])) is not None:
+            return uptime
         if text is not None:
-            return float(text.split()[0])
+            self._problems.append(f"{self.host_proc / 'uptime'}: not a number of seconds: {text[:MAX_PROBLEM_TEXT]!r}")
         if boot_time is None:
             raise FileNotFoundError(f"neither {self.host_proc / 'uptime'} nor btime in {self.host_proc / 'stat'}")
         return max(0.0, time.time() - boot_time)
 
     def _load_average(self) -> tuple[float, float, float]:
-        fields = (self.host_proc / "loadavg").read_text().split()
-        return float(fields[0]), float(fields[1]), float(fields[2])
+        text = (self.host_proc / "loadavg").read_text(errors="replace")
+        loads = [_decimal(field) for field in text.split()[:3]]
+        if len(loads) < 3 or None in loads:
+            raise ProcFormatError(f"{self.host_proc / 'loadavg'}: no three load averages in {text[:MAX_PROBLEM_TEXT]!r}")
+        return loads[0] or 0.0, loads[1] or 0.0, loads[2] or 0.0
 
     # --- disks -------------------------------------------------------------------
 
@@ -321,7 +407,7 @@ class SystemCollector(Collector):
         text = self._read_text(self.host_proc / "diskstats")
         if text is None:
             return {}
-        return {name: counters for name, counters in parse_diskstats(text).items() if not IGNORED_DISKS.match(name)}
+        return {name: counters for name, counters in parse_diskstats(text, self._problems, str(self.host_proc / "diskstats")).items() if not IGNORED_DISKS.match(name)}
 
     def _mounted_filesystems(self) -> dict[str, tuple[str, int, int]]:
         """Physical filesystems by disk name: (mountpoint, total bytes, used bytes); first mount wins."""
@@ -464,9 +550,29 @@ class SystemCollector(Collector):
     @staticmethod
     def _read_text(path: Path) -> str | None:
         try:
-            return path.read_text().strip() or None
+            return path.read_text(errors="replace").strip() or None
         except OSError:
             return None
+
+
+@dataclass(frozen=True)
+class _Memory:
+    total: int
+    available: int
+    used: int
+    buffers: int
+    swap_total: int
+    swap_used: int
+
+
+def _memory_from_meminfo(meminfo: Mapping[str, int]) -> _Memory:
+    """What psutil computes (psutil/_pslinux.py virtual_memory, swap_memory), from parsed meminfo."""
+    total, free = meminfo["MemTotal"], meminfo.get("MemFree", 0)
+    buffers, cached = meminfo.get("Buffers", 0), meminfo.get("Cached", 0) + meminfo.get("SReclaimable", 0)
+    available = meminfo.get("MemAvailable", free + buffers + cached)
+    used = total - free - buffers - cached
+    swap_total = meminfo.get("SwapTotal", 0)
+    return _Memory(total, min(available, total), used if used >= 0 else total - free, buffers, swap_total, max(0, swap_total - meminfo.get("SwapFree", swap_total)))
 
 
 def _counter_rate(current: int | None, previous: int | None, seconds: float) -> float | None:
