@@ -139,7 +139,8 @@ def operator_process(
 
 def install_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     """Apply our CRDs and kopf's peering CRDs, and wait until they are established."""
-    kubectl("apply", "--server-side", "-f", str(CRD_DIR), "-f", str(PEERING_CRDS))
+    # --force-conflicts: a helm release in the same cluster may own the same CRDs
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR), "-f", str(PEERING_CRDS))
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR), "-f", str(PEERING_CRDS))
 
 

@@ -35,6 +35,7 @@ class NodeSpec:
     pods: str = "110"
     gpu_taint: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+    gfd_labels: bool = True  # GPU feature discovery's nvidia.com/gpu.* labels (False: only capacity and `labels`)
 
     @property
     def is_gpu(self) -> bool:
@@ -62,12 +63,13 @@ def node_body(spec: NodeSpec) -> dict[str, Any]:
         "type": "kwok",
     }
     capacity = {"cpu": spec.cpu, "memory": spec.memory, "pods": spec.pods}
-    if spec.is_gpu:
+    if spec.is_gpu and spec.gfd_labels:
         labels |= {
             GPU_PRESENT_LABEL: "true",
             "nvidia.com/gpu.product": spec.gpu_product,
             "nvidia.com/gpu.count": str(spec.gpus),
         }
+    if spec.is_gpu:
         capacity[GPU_RESOURCE] = str(spec.gpus)
     labels |= dict(spec.labels)
     return {

@@ -22,9 +22,10 @@ import yaml
 from resource_agent.api.samples import Sample
 from resource_agent.cli.options import DURATION, collector_options, log_level_option, output_option
 from resource_agent.node_agent.agent import Agent, AgentSettings
+from resource_agent.node_agent.httpauth import EndpointAuth
 from resource_agent.node_agent.recording import RecordingWriter
 from resource_agent.node_agent.sampler import Sampler
-from resource_agent.node_agent.server import make_server, serve_in_background
+from resource_agent.node_agent.server import EndpointSecurity, endpoint_security, make_server, serve_in_background
 from resource_agent.node_agent.settings import DEFAULT_PORT, AgentConfig
 
 SECTIONS = ("system", "pressure", "gpu", "lmcache")
@@ -96,7 +97,11 @@ def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> N
 @log_level_option()
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), help="Keep standing GPU faults (fatal XIDs, lost GPUs) in this JSON file across agent restarts on the same boot.")
 @click.option("--report/--no-report", default=None, help="Write the summary to this node's ResourceReport.  [default: no-report]")
-@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Kubeconfig for --report.  [default: in-cluster, else $KUBECONFIG]")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Kubeconfig for --report and --endpoint-auth.  [default: in-cluster, else $KUBECONFIG]")
+@click.option("--tls-cert-file", type=click.Path(dir_okay=False, path_type=Path), help="Serve HTTPS with this certificate (PEM; with --tls-key-file).  [default: plain HTTP]")
+@click.option("--tls-key-file", type=click.Path(dir_okay=False, path_type=Path), help="Private key of --tls-cert-file.")
+@click.option("--endpoint-auth", type=click.Choice([mode.value for mode in EndpointAuth]), help="Who may read /metrics and /report: none, or kubernetes (bearer token reviewed by TokenReview + SubjectAccessReview, as kube-rbac-proxy).  [default: none]")
+@click.option("--endpoint-auth-cache-ttl", type=DURATION, help="Reuse a token or access review's answer this long.  [default: 60s]")
 @collector_options
 def agent(config: AgentConfig, enabled: dict[str, bool]) -> None:
     """Run the node agent: sample, keep the window, serve metrics and reports.
@@ -114,7 +119,7 @@ def agent(config: AgentConfig, enabled: dict[str, bool]) -> None:
     )
     node_agent = Agent(Sampler(config.collector_context(), enabled), settings)
     try:
-        server = make_server(node_agent, config.listen)
+        server = make_server(node_agent, config.listen, _endpoint_security(config))
     except (OSError, ValueError) as exc:
         node_agent.sampler.close()
         raise click.ClickException(f"cannot listen on {config.listen[0]}:{config.listen[1]}: {exc}") from exc
@@ -126,6 +131,17 @@ def agent(config: AgentConfig, enabled: dict[str, bool]) -> None:
     run_until_signalled(node_agent, server)
     if writer is not None:
         writer.stop()
+
+
+def _endpoint_security(config: AgentConfig) -> EndpointSecurity:
+    options = config.endpoint_options()
+    reviewer = None
+    if options.auth == EndpointAuth.KUBERNETES:
+        from resource_agent.kube.config import load_api_client  # kubernetes only on this path
+        from resource_agent.kube.review import KubernetesReviewer
+
+        reviewer = KubernetesReviewer(load_api_client(str(config.kubeconfig) if config.kubeconfig else None))
+    return endpoint_security(options, reviewer)
 
 
 def run_until_signalled(node_agent: Agent, server: Any) -> None:

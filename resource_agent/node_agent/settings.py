@@ -11,12 +11,13 @@ import socket
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from resource_agent.config.durations import Duration
 from resource_agent.config.layered import LayeredSettings
 from resource_agent.config.listen import ListenAddress
 from resource_agent.node_agent.collectors.base import CollectorContext
+from resource_agent.node_agent.httpauth import EndpointAuth, EndpointOptions, check_tls_files
 from resource_agent.node_agent.sampler import SIMULATION_COLLECTOR
 
 # Outside the Prometheus exporter range 9100-9999 (fully allocated on the project's port
@@ -54,6 +55,19 @@ class AgentConfig(LayeredSettings):
     report: bool = False
     kubeconfig: Path | None = None
     state_file: Path | None = None  # standing GPU faults kept across agent restarts on the same boot
+    # securing /metrics and /report (/healthz and /readyz stay open for the kubelet's probes)
+    tls_cert_file: Path | None = None  # serve HTTPS with this certificate (PEM, chain first) ...
+    tls_key_file: Path | None = None  # ... and its key
+    endpoint_auth: EndpointAuth = EndpointAuth.NONE  # kubernetes: TokenReview + SubjectAccessReview (kube-rbac-proxy)
+    endpoint_auth_cache_ttl: Duration = 60.0  # how long a review's answer is reused
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> AgentConfig:
+        check_tls_files(self.tls_cert_file, self.tls_key_file)
+        return self
+
+    def endpoint_options(self) -> EndpointOptions:
+        return EndpointOptions(self.endpoint_auth, self.tls_cert_file, self.tls_key_file, self.endpoint_auth_cache_ttl)
 
     def collector_context(self) -> CollectorContext:
         return CollectorContext(

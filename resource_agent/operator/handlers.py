@@ -34,7 +34,7 @@ from resource_agent.api.samples import GpuAllocation
 from resource_agent.api.usage import WorkloadRef
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.checkpoints import CheckpointStore
-from resource_agent.operator.coverage import Coverage, CoverageThresholds, assess, coverage_findings, gpu_capacity, report_time
+from resource_agent.operator.coverage import Coverage, assess, coverage_findings, gpu_capacity, report_time
 from resource_agent.operator.fleet import FLEET_NODE, FleetTracker, gpu_accounting
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lifecycle import decide_phase
@@ -85,7 +85,7 @@ class Operator:
         self.fleet = FleetTracker(settings.policy)
         self._node_locks: dict[str, asyncio.Lock] = {}
         self._last_fleet_pass = float("-inf")
-        self.coverage_thresholds = CoverageThresholds()
+        self.coverage_thresholds = settings.coverage
         self._coverage = Coverage(missing={}, stale={}, ages={})
         # GPU right-sizing per workload (resource_agent.workloads): usage histories, owner cache, checkpoints
         self.usage = UsageTracker(settings.usage)

@@ -6,9 +6,12 @@ import logging
 from typing import Any
 
 import kopf
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY
 
 from resource_agent.kube.config import load_api_client
+from resource_agent.kube.review import KubernetesReviewer
+from resource_agent.node_agent.httpauth import EndpointAuth
+from resource_agent.node_agent.server import endpoint_security, make_metrics_server, serve_in_background
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.checkpoints import CheckpointStore
 from resource_agent.operator.handlers import Operator
@@ -69,8 +72,9 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
 async def run_operator(settings: OperatorSettings) -> None:
     metrics = OperatorMetrics(REGISTRY)
     if settings.metrics_listen:
-        host, port = settings.metrics_listen
-        start_http_server(port, addr=host, registry=REGISTRY)
+        options = settings.metrics_security
+        reviewer = KubernetesReviewer(load_api_client()) if options.auth == EndpointAuth.KUBERNETES else None
+        serve_in_background(make_metrics_server(REGISTRY, settings.metrics_listen, endpoint_security(options, reviewer)))
     registry = kopf.OperatorRegistry()
     build_operator(settings, registry, metrics)
     liveness = f"http://{settings.health_listen[0]}:{settings.health_listen[1]}/healthz" if settings.health_listen else None

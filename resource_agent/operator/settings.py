@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field, model_validator
 
 from resource_agent.analysis.catalog import load_policy
 from resource_agent.analysis.policy import Policy
 from resource_agent.config.durations import Duration
 from resource_agent.config.layered import LayeredSettings
 from resource_agent.config.listen import ListenAddress
+from resource_agent.node_agent.httpauth import EndpointAuth, EndpointOptions, check_tls_files
 from resource_agent.node_agent.settings import LogLevel
+from resource_agent.operator.coverage import DEFAULT_REPORT_INTERVAL_SECONDS, STALE_INTERVALS, CoverageThresholds
 from resource_agent.operator.planning import PlanSettings
 from resource_agent.workloads.usage import DEFAULT_HORIZON_SECONDS, UsageSettings
 
@@ -34,7 +36,9 @@ class OperatorSettings:
     priority: int = field(default_factory=lambda: default_priority())
     metrics_listen: tuple[str, int] | None = ("0.0.0.0", 8080)
     health_listen: tuple[str, int] | None = ("0.0.0.0", 8081)
+    metrics_security: EndpointOptions = field(default_factory=EndpointOptions)
     fleet_interval_seconds: float = 60.0
+    coverage: CoverageThresholds = field(default_factory=CoverageThresholds)
     llm_config: Path | None = None
     workloads: bool = True  # GPU right-sizing per workload (watches pods, ReplicaSets, nodes; keeps checkpoints)
     usage: UsageSettings = field(default_factory=UsageSettings)
@@ -66,11 +70,23 @@ class OperatorConfig(LayeredSettings):
     resolved_ttl: Duration = 3600.0
     evidence_refresh: Duration = 300.0
     fleet_interval: Duration = 60.0
+    report_interval: Duration = DEFAULT_REPORT_INTERVAL_SECONDS  # the agents' --report-interval
+    stale_intervals: float = Field(default=STALE_INTERVALS, gt=0)  # a report older than this many intervals is stale
     workloads: bool = True  # GPU right-sizing per workload; off: no pod/ReplicaSet/node watches, no checkpoints
     workload_horizon: Duration = DEFAULT_HORIZON_SECONDS  # history a workload recommendation needs (168h)
     workload_half_life: Duration | None = None  # decay of the usage histograms; default horizon / 7
     workload_checkpoint_interval: Duration = 300.0  # how often changed usage histories are written
     log_level: LogLevel = LogLevel.INFO
+    # securing /metrics (kopf's liveness endpoint stays plain and open for the kubelet's probe)
+    tls_cert_file: Path | None = None  # serve /metrics over HTTPS with this certificate ...
+    tls_key_file: Path | None = None  # ... and its key
+    endpoint_auth: EndpointAuth = EndpointAuth.NONE  # kubernetes: TokenReview + SubjectAccessReview (kube-rbac-proxy)
+    endpoint_auth_cache_ttl: Duration = 60.0  # how long a review's answer is reused
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> OperatorConfig:
+        check_tls_files(self.tls_cert_file, self.tls_key_file)
+        return self
 
     def runtime(self) -> OperatorSettings:
         """The operator's runtime settings, with the policy file read (a PolicyError names the bad key)."""
@@ -81,7 +97,9 @@ class OperatorConfig(LayeredSettings):
             priority=self.priority if self.priority is not None else default_priority(),
             metrics_listen=self.metrics_listen,
             health_listen=self.health_listen,
+            metrics_security=EndpointOptions(self.endpoint_auth, self.tls_cert_file, self.tls_key_file, self.endpoint_auth_cache_ttl),
             fleet_interval_seconds=self.fleet_interval,
+            coverage=CoverageThresholds(report_interval_seconds=self.report_interval, stale_intervals=self.stale_intervals),
             llm_config=self.llm_config,
             workloads=self.workloads,
             usage=UsageSettings(horizon_seconds=self.workload_horizon, half_life_seconds=self.workload_half_life),

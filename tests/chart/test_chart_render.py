@@ -184,6 +184,7 @@ def test_operator_deployment(default_docs: list[dict[str, Any]]) -> None:
         "--llm-config=/etc/resource-agent/llm.yaml",
         "--metrics-listen=0.0.0.0:8080",
         "--health-listen=0.0.0.0:8081",
+        "--report-interval=60s",  # the agents' interval: the stale-report threshold follows it
     ]
     env = {e["name"]: e for e in operator["env"]}
     assert set(env) == {"POD_NAME", "POD_NAMESPACE", "POD_ID"}

@@ -122,7 +122,7 @@ def test_agent_accepts_go_durations(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     class Stop(Exception):
         pass
 
-    def fake_make_server(node_agent: object, listen: object) -> object:
+    def fake_make_server(node_agent: object, listen: object, security: object = None) -> object:
         seen["interval"] = node_agent.settings.interval_seconds  # type: ignore[attr-defined]
         seen["report"] = node_agent.settings.report_interval_seconds  # type: ignore[attr-defined]
         raise Stop
