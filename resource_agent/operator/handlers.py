@@ -85,6 +85,8 @@ class Operator:
         self.fleet = FleetTracker(settings.policy)
         self._node_locks: dict[str, asyncio.Lock] = {}
         self._last_fleet_pass = float("-inf")
+        self._started = time.monotonic()
+        self._reports_seen = False  # since this process started
         self.coverage_thresholds = settings.coverage
         self._coverage = Coverage(missing={}, stale={}, ages={})
         # GPU right-sizing per workload (resource_agent.workloads): usage histories, owner cache, checkpoints
@@ -116,6 +118,7 @@ class Operator:
             if event.get("type") == "DELETED":
                 self.fleet.forget(name)  # its recommendations go with it (owner references)
                 return
+            self._reports_seen = True
             self._pods, self._replicasets, self._nodes = kwargs.get("gpu_pods"), kwargs.get("replicaset_owners"), kwargs.get("node_gpus")
             await self.on_report(name, uid, dict(status or {}), recommendations_by_node, body, logger)
 
@@ -125,7 +128,8 @@ class Operator:
         # timer would put a finalizer on every report.
         @kopf.on.event("", "v1", "nodes", registry=registry)  # type: ignore[arg-type]  # WatchingFn cannot list the index kwarg
         async def node_event(recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **_: Any) -> None:
-            await self._fleet_pass(recommendations_by_node, logger)
+            if self._reports_seen or time.monotonic() - self._started >= self.warm_up_seconds:
+                await self._fleet_pass(recommendations_by_node, logger)
 
         @kopf.on.event(GROUP, VERSION, RECOMMENDATION_PLURAL, registry=registry)
         async def recommendation_event(
@@ -199,6 +203,7 @@ class Operator:
 
     async def _workload_pass(self, index: kopf.Index[Any, Any], logger: kopf.Logger) -> None:
         """Workload recommendations, fleet GPU accounting, checkpoints and forgetting (in the fleet pass)."""
+        await self._load_checkpoints(logger)  # a pass before the first report must not judge an empty history
         now = time.time()
         await self.reconcile_node(WORKLOADS_NODE, None, self.usage.findings(now), index, logger)
         pods = [info for entries in (self._pods or {}).values() for info in entries]
@@ -272,6 +277,12 @@ class Operator:
         self.export_index(index)
         if self.insights is not None:
             self.insights.submit(report, analysis)
+
+    @property
+    def warm_up_seconds(self) -> float:
+        """How long after a start Node events alone may run the fleet pass: until then (or the first report)
+        the operator has seen too little of the fleet to resolve cross-node findings."""
+        return 2 * self.settings.fleet_interval_seconds
 
     async def _fleet_pass(self, index: RecommendationIndex, logger: kopf.Logger) -> None:
         """Cross-node findings and the TTL sweep, at most once per fleet interval (only the active replica
