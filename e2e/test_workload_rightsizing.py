@@ -102,7 +102,10 @@ def test_idle_deployment_gets_a_workload_recommendation_and_history_survives_a_r
                                                        field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY)
 
         def start_operator(name: str) -> Any:
-            process = operator_process(log_dir, kubeconfig=cluster.kubeconfig, name=name, fleet_interval="1s")
+            # a half-life far above the restart gap: the test is about the horizon and the checkpoints, and a
+            # horizon/7 half-life (3 s) decays the restored history to nothing when a loaded machine restarts slowly
+            process = operator_process(log_dir, kubeconfig=cluster.kubeconfig, name=name, fleet_interval="1s",
+                                       env={"RESOURCE_AGENT_WORKLOAD_HALF_LIFE": "1h"})
             process.args += [f"--workload-horizon={HORIZON}s", "--workload-checkpoint-interval=2s"]
             processes.append(process.start())
             return process
