@@ -48,7 +48,8 @@ from resource_agent.api.resources import ResourceReportStatus
 from resource_agent.api.timestamps import rfc3339, utc_now
 from resource_agent.node_agent.window import summarize
 from resource_agent.operator.actions import ActionExecutor
-from resource_agent.operator.handlers import Operator
+from resource_agent.operator.coverage import report_time
+from resource_agent.operator.handlers import NodeSeen, Operator, ReportSeen
 from resource_agent.operator.metrics import OperatorMetrics
 from resource_agent.operator.records import index_entry
 from resource_agent.operator.settings import OperatorSettings
@@ -125,6 +126,10 @@ class CountingStore:
         return list(self.reports.values())
 
 
+async def no_summary(node: str) -> None:
+    return None  # no approved actions in the benchmark
+
+
 def node_name(i: int) -> str:
     return f"gpu-node-{i:05d}"
 
@@ -172,9 +177,12 @@ async def run_size(nodes: int, reports: int, prime: str, profile: int) -> dict[s
     report_objects: dict[str, dict[str, Any]] = {}
     store = CountingStore(index, report_objects, nodes)
     settings = replace(OperatorSettings(priority=1), fleet_interval_seconds=1e9)
-    operator: Operator
-    executor = ActionExecutor(lambda node: operator.fleet.summary(node), None)
+    executor = ActionExecutor(lambda node: no_summary(node), None)
     operator = Operator(settings, store, OperatorMetrics(CollectorRegistry()), executor)  # type: ignore[arg-type]
+    # kopf's indexes of the reports' times and the nodes' GPU capacity, as the coverage pass reads them
+    report_times: dict[str, list[Any]] = {}
+    node_capacity = {node_name(i): [NodeSeen(f"node-uid-{i}", 8)] for i in range(nodes)}
+    operator._remember_indexes({"report_times": report_times, "node_capacity": node_capacity})
     logger = logging.getLogger("bench.operator")
     per_interval = nodes  # one fleet pass per fleet interval = N reports at one report per node per minute
     seen = 0
@@ -185,6 +193,7 @@ async def run_size(nodes: int, reports: int, prime: str, profile: int) -> dict[s
         counts[i] += 1
         name = node_name(i)
         report_objects[name] = {"metadata": {"name": name}, "status": status}
+        report_times[name] = [ReportSeen(f"uid-{i}", report_time({"status": status}))]
         if seen % per_interval == 0:
             operator._last_fleet_pass = float("-inf")  # the fleet interval is up
         seen += 1
@@ -192,6 +201,7 @@ async def run_size(nodes: int, reports: int, prime: str, profile: int) -> dict[s
 
     for i in range(nodes):  # N reports present when the operator starts (the coverage pass lists them)
         report_objects[node_name(i)] = {"metadata": {"name": node_name(i)}, "status": status_for(i, kinds[i], 0, tpl)}
+        report_times[node_name(i)] = [ReportSeen(f"uid-{i}", report_time(report_objects[node_name(i)]))]
     gc.collect()
     rss_before = rss_bytes()
     wall, cpu = time.perf_counter(), time.process_time()

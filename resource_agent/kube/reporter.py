@@ -11,6 +11,7 @@ stays bounded however long the outage).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 from datetime import UTC, datetime
@@ -52,8 +53,43 @@ def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
     }
 
 
+STAT_KEYS = frozenset({"mean", "p95", "max", "min", "last"})
+STAT_DIGITS = 3  # significant digits of window statistics
+OTHER_DIGITS = 4  # of other fractional numbers (rates, latencies, counter increases); whole numbers stay exact
+
+
+def compact_status(summary: NodeSummary) -> dict[str, Any]:
+    """The summary as stored in the report, smaller: fields at their default (empty lists and maps, zero
+    counters, false flags) are left out (validation restores them), window statistics are rounded to
+    3 significant digits and other fractional numbers to 4 (the rules compare them with thresholds; the
+    high-resolution series are in Prometheus); whole numbers (sizes, limits, counts) stay exact."""
+    wire = summary.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    rounded: dict[str, Any] = _round(wire, OTHER_DIGITS)
+    return rounded
+
+
+def _round(value: Any, digits: int) -> Any:
+    if isinstance(value, dict):
+        inner = STAT_DIGITS if value.keys() == STAT_KEYS else digits
+        return {key: _round(item, inner) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_round(item, digits) for item in value]
+    if isinstance(value, float):
+        return _significant(value, digits)
+    return value
+
+
+def _significant(number: float, digits: int) -> float | int:
+    if not math.isfinite(number) or (digits == OTHER_DIGITS and number.is_integer()):
+        return int(number) if math.isfinite(number) and abs(number) < 2**53 else number
+    if not number:
+        return 0
+    rounded = round(number, digits - 1 - math.floor(math.log10(abs(number))))
+    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+
+
 def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
-    status = summary.to_wire()
+    status = compact_status(summary)
     status["reportedAt"] = rfc3339(now)
     return {"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": summary.node_name}, "status": status}
 
