@@ -316,7 +316,8 @@ class Operator:
 
     async def _coverage_pass(self, logger: kopf.Logger) -> list[Finding]:
         """GPU nodes without a report and stale reports: findings, metrics and an Event when one starts.
-        Reads the nodes' GPU capacity and the reports' times from kopf's indexes (no LIST)."""
+        Reads the nodes' GPU capacity and the reports' times from kopf's indexes (no LIST); kopf runs no handler
+        before every index holds its initial listing, so right after a restart every existing report is seen."""
         if self._report_times is None or self._node_capacity is None:
             return coverage_findings(self._coverage, FLEET_NODE, self.coverage_thresholds)  # no index handed over yet
         nodes = _latest(self._node_capacity)
