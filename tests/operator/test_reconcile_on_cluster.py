@@ -45,13 +45,19 @@ class ClusterIndex:
             for i in items if i["spec"]["nodeName"] == node
         ]
 
-    def values(self) -> list[list[Any]]:
+    def _by_node(self) -> dict[str, list[Any]]:
         items = self._objects.list_cluster_custom_object(GROUP, VERSION, "resourcerecommendations")["items"]
         by_node: dict[str, list[Any]] = {}
         for i in items:
             entry = index_entry(i["metadata"]["name"], i["spec"], i.get("status", {}), i["metadata"].get("annotations", {}))
             by_node.setdefault(entry.existing.node_name, []).append(entry)
-        return list(by_node.values())
+        return by_node
+
+    def values(self) -> list[list[Any]]:
+        return list(self._by_node().values())
+
+    def __iter__(self) -> Any:  # kopf's index is a mapping: its keys are the nodes
+        return iter(list(self._by_node()))
 
 
 def requests(metrics: OperatorMetrics) -> float:
