@@ -2,7 +2,8 @@
 
 Builds one report window (60 samples at 5 s) from the `cache-thrash` scenario (8 GPUs, LMCache on vllm-0 and
 vllm-1) plus the serving simulator's vLLM metrics, and prints the status as `to_wire()` gives it (before) and as
-the reporter stores it (`kube.reporter.report_status`: defaults left out, statistics to 3 significant digits),
+the reporter stores it (`kube.reporter.report_status`: empty lists and maps left out, window
+statistics to 3 significant digits),
 each with an estimate of the stored object (the apply body, metadata and the field manager's managedFields
 entry, whose fieldsV1 names every field set; lists in the CRD are atomic). The ratio is against the full body
 in the same run. The analysis of both must be the same (checked here; `python -m tests.evaluation.scorer

@@ -54,37 +54,44 @@ def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
 
 
 STAT_KEYS = frozenset({"mean", "p95", "max", "min", "last"})
-STAT_DIGITS = 3  # significant digits of window statistics
-OTHER_DIGITS = 4  # of other fractional numbers (rates, latencies, counter increases); whole numbers stay exact
+STAT_DIGITS = 3  # significant digits of window statistics (mean, p95, max, min, last)
 
 
 def compact_status(summary: NodeSummary) -> dict[str, Any]:
-    """The summary as stored in the report, smaller: fields at their default (empty lists and maps, zero
-    counters, false flags) are left out (validation restores them), window statistics are rounded to
-    3 significant digits and other fractional numbers to 4 (the rules compare them with thresholds; the
-    high-resolution series are in Prometheus); whole numbers (sizes, limits, counts) stay exact."""
-    wire = summary.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-    rounded: dict[str, Any] = _round(wire, OTHER_DIGITS)
-    return rounded
+    """The summary as stored in the report, smaller: lists and maps that are empty and at their default are
+    left out (validation restores them; zero counters and false flags stay, people read them) and window
+    statistics are rounded to 3 significant digits (the rules compare them with thresholds; the
+    high-resolution series are in Prometheus). Every other number (times, sizes, counters, limits) is exact."""
+    full = summary.model_dump(mode="json", by_alias=True, exclude_none=True)
+    lean = summary.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    compact: dict[str, Any] = _round_stats(_drop_empty_defaults(full, lean))
+    return compact
 
 
-def _round(value: Any, digits: int) -> Any:
+def _drop_empty_defaults(full: Any, lean: Any) -> Any:
+    """`full` without the empty lists and maps that `lean` (the same dump without defaults) left out."""
+    if isinstance(full, dict) and isinstance(lean, dict):
+        return {key: _drop_empty_defaults(value, lean[key]) if key in lean else value
+                for key, value in full.items() if key in lean or value not in ({}, [])}
+    if isinstance(full, list) and isinstance(lean, list) and len(full) == len(lean):
+        return [_drop_empty_defaults(a, b) for a, b in zip(full, lean, strict=True)]
+    return full
+
+
+def _round_stats(value: Any) -> Any:
     if isinstance(value, dict):
-        inner = STAT_DIGITS if value.keys() == STAT_KEYS else digits
-        return {key: _round(item, inner) for key, item in value.items()}
+        if value.keys() == STAT_KEYS:
+            return {key: _significant(item) for key, item in value.items()}
+        return {key: _round_stats(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_round(item, digits) for item in value]
-    if isinstance(value, float):
-        return _significant(value, digits)
+        return [_round_stats(item) for item in value]
     return value
 
 
-def _significant(number: float, digits: int) -> float | int:
-    if not math.isfinite(number) or (digits == OTHER_DIGITS and number.is_integer()):
-        return int(number) if math.isfinite(number) and abs(number) < 2**53 else number
-    if not number:
-        return 0
-    rounded = round(number, digits - 1 - math.floor(math.log10(abs(number))))
+def _significant(number: float | int) -> float | int:
+    if not isinstance(number, float) or not number or not math.isfinite(number):
+        return number
+    rounded = round(number, STAT_DIGITS - 1 - math.floor(math.log10(abs(number))))
     return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
 
 

@@ -98,7 +98,7 @@ def test_engine_meets_precision_and_recall() -> None:
 
 
 def test_the_stored_report_keeps_what_the_analysis_reads() -> None:
-    """The operator analyses the report as the agent stores it (defaults left out, statistics rounded)."""
+    """The operator analyses the report as the agent stores it (empty defaults left out, numbers rounded)."""
     results, totals = scorer.evaluate(as_stored=True)
     misses = [f"{r.case}: FP {r.false_positives} FN {r.false_negatives}" for r in results if not r.passed]
     assert totals.precision >= PRECISION_MIN and totals.recall >= RECALL_MIN, "\n".join(misses)
