@@ -7,11 +7,17 @@ import os
 from kubernetes import client, config
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """An ApiClient for the pod's ServiceAccount in a cluster, else for KUBECONFIG/~/.kube/config."""
+def load_api_client(kubeconfig: str | None = None, connection_pool_maxsize: int | None = None) -> client.ApiClient:
+    """An ApiClient for the pod's ServiceAccount in a cluster, else for KUBECONFIG/~/.kube/config.
+
+    `connection_pool_maxsize`: HTTP connections kept per host; at least the number of threads that call at
+    once (urllib3 otherwise warns "Connection pool is full" and opens a connection per call).
+    """
+    configuration = client.Configuration()
     if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
-        return client.ApiClient(configuration)
-    api_client: client.ApiClient = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
-    return api_client
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
+    if connection_pool_maxsize is not None:
+        configuration.connection_pool_maxsize = connection_pool_maxsize
+    return client.ApiClient(configuration)

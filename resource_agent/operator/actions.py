@@ -19,7 +19,7 @@ from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
 from resource_agent.api.timestamps import utc_now
 
 LMCacheApplier = Callable[[Action, LMCacheInstanceSummary, NodeSummary], Awaitable[ApplyResult]]
-SummaryLookup = Callable[[str], NodeSummary | None]
+SummaryLookup = Callable[[str], Awaitable[NodeSummary | None]]  # the node's latest report, read when applying
 
 
 def failed(message: str, attempts: int = 0) -> ApplyResult:
@@ -48,7 +48,7 @@ class ActionExecutor:
             return failed("LMCache apply is not configured in this operator")
         node = str(spec.get("nodeName", ""))
         instance_name = str(action.parameters.get("instance", ""))
-        summary = self._latest_summary(node)
+        summary = await self._latest_summary(node)
         instance = next(
             (i for i in (summary.lmcache.instances if summary else []) if i.instance == instance_name), None
         )

@@ -1,6 +1,7 @@
 """No silent failure: GPU nodes without a ResourceReport, and reports that stopped coming (pure).
 
-The operator's periodic fleet pass lists the Nodes and the ResourceReports and turns
+The operator's periodic fleet pass reads the Nodes' GPU capacity and the ResourceReports' times (kopf
+indexes, kept from the watches) and turns
 - a node with `nvidia.com/gpu` capacity and no report into `gpu-node-without-report`
   (no agent runs there: its labels match none of the agent's GPU node affinity terms,
   or a taint keeps it off), and

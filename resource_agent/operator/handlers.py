@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import kopf
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from resource_agent.analysis.engine import analyze
 from resource_agent.api.findings import ActionType, Analysis, Finding
 from resource_agent.api.resources import (
+    API_VERSION,
     GROUP,
     RECOMMENDATION_PLURAL,
     REPORT_PLURAL,
@@ -82,7 +83,7 @@ class Operator:
         self.metrics = metrics
         self.executor = executor
         self.insights = insights
-        self.fleet = FleetTracker(settings.policy)
+        self.fleet = FleetTracker(settings.policy, busy_sm_percent=settings.usage.busy_sm_percent)
         self._node_locks: dict[str, asyncio.Lock] = {}
         self._last_fleet_pass = float("-inf")
         self._started = time.monotonic()
@@ -98,6 +99,13 @@ class Operator:
         self._pods: kopf.Index[Any, Any] | None = None  # the latest indexes kopf handed over (for the fleet pass)
         self._replicasets: kopf.Index[Any, Any] | None = None
         self._nodes: kopf.Index[Any, Any] | None = None
+        # what the coverage pass reads, kept by kopf from the watches (no LIST per fleet pass)
+        self._report_times: kopf.Index[str, ReportSeen] | None = None
+        self._node_capacity: kopf.Index[str, NodeSeen] | None = None
+        # the recommendations gauge: counts per node and in all, and what the gauge was last set to
+        self._recommendation_counts: dict[str, dict[tuple[str, str], int]] = {}
+        self._recommendation_totals: dict[tuple[str, str], int] = {}
+        self._recommendation_gauge: dict[tuple[str, str], int] = {}
 
     # --- registration ----------------------------------------------------------------
 
@@ -106,6 +114,14 @@ class Operator:
         def recommendations_by_node(name: str, spec: Any, status: Any, annotations: Any, **_: Any) -> dict[str, IndexedRecommendation]:
             entry = index_entry(name, spec, status, annotations)
             return {entry.existing.node_name: entry}
+
+        @kopf.index(GROUP, VERSION, REPORT_PLURAL, id="report_times", registry=registry)
+        def report_times(name: str, uid: str, status: Any, **_: Any) -> dict[str, ReportSeen]:
+            return {name: ReportSeen(uid, report_time({"status": status}))}
+
+        @kopf.index("", "v1", "nodes", id="node_capacity", registry=registry)
+        def node_capacity(name: str, uid: str, status: Any, **_: Any) -> dict[str, NodeSeen]:
+            return {name: NodeSeen(uid, gpu_capacity({"status": status}))}
 
         if self.settings.workloads:
             self._register_workload_indexes(registry)
@@ -119,7 +135,7 @@ class Operator:
                 self.fleet.forget(name)  # its recommendations go with it (owner references)
                 return
             self._reports_seen = True
-            self._pods, self._replicasets, self._nodes = kwargs.get("gpu_pods"), kwargs.get("replicaset_owners"), kwargs.get("node_gpus")
+            self._remember_indexes(kwargs)
             await self.on_report(name, uid, dict(status or {}), recommendations_by_node, body, logger)
 
         # The fleet pass (cross-node findings, GPU nodes without a report, stale reports, the TTL
@@ -127,7 +143,8 @@ class Operator:
         # least every node-status report (5 min by default), so their events drive it too; a kopf
         # timer would put a finalizer on every report.
         @kopf.on.event("", "v1", "nodes", registry=registry)  # type: ignore[arg-type]  # WatchingFn cannot list the index kwarg
-        async def node_event(recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **_: Any) -> None:
+        async def node_event(recommendations_by_node: RecommendationIndex, logger: kopf.Logger, **kwargs: Any) -> None:
+            self._remember_indexes(kwargs)
             if self._reports_seen or time.monotonic() - self._started >= self.warm_up_seconds:
                 await self._fleet_pass(recommendations_by_node, logger)
 
@@ -139,6 +156,11 @@ class Operator:
             if event.get("type") == "DELETED" or not status:
                 return
             await self.on_recommendation(name, dict(spec), dict(status), dict(annotations), body, logger)
+
+    def _remember_indexes(self, kwargs: Mapping[str, Any]) -> None:
+        """kopf hands its indexes to every handler; the fleet pass reads the latest."""
+        self._pods, self._replicasets, self._nodes = kwargs.get("gpu_pods"), kwargs.get("replicaset_owners"), kwargs.get("node_gpus")
+        self._report_times, self._node_capacity = kwargs.get("report_times"), kwargs.get("node_capacity")
 
     def _register_workload_indexes(self, registry: kopf.OperatorRegistry) -> None:
         """Watches, not LISTs per report: pods that request GPUs (by name and by UID), ReplicaSets' owners, nodes' GPUs."""
@@ -208,7 +230,7 @@ class Operator:
         await self.reconcile_node(WORKLOADS_NODE, None, self.usage.findings(now), index, logger)
         pods = [info for entries in (self._pods or {}).values() for info in entries]
         allocatable = {name: next(iter(counts)) for name, counts in (self._nodes or {}).items() if counts}
-        accounting = gpu_accounting(allocatable, pods, self.fleet.summaries(), self.settings.usage.busy_sm_percent)
+        accounting = gpu_accounting(allocatable, pods, self.fleet.allocated_idle_gpus())
         for state, value in (("allocatable", accounting.allocatable), ("allocated", accounting.allocated),
                              ("free", accounting.free), ("allocated_idle", accounting.allocated_idle)):
             self.metrics.fleet_gpus.labels(state).set(value)
@@ -274,7 +296,7 @@ class Operator:
         self.metrics.reconciles.labels("ok").inc()
         self.metrics.reconcile_duration.observe(time.perf_counter() - started)
         self._export_node(analysis)
-        self.export_index(index)
+        self.export_index(index, (name,))
         if self.insights is not None:
             self.insights.submit(report, analysis)
 
@@ -301,20 +323,27 @@ class Operator:
         if self.settings.workloads:
             await self._workload_pass(index, logger)
         await self._delete_expired(index)
+        self.export_index(index)
 
     async def _coverage_pass(self, logger: kopf.Logger) -> list[Finding]:
-        """GPU nodes without a report and stale reports: findings, metrics and an Event when one starts."""
-        nodes = {n["metadata"]["name"]: n for n in await self.store.list_nodes()}
-        reports = {r["metadata"]["name"]: r for r in await self.store.list_reports()}
-        coverage = assess({name: gpu_capacity(n) for name, n in nodes.items()},
-                          {name: report_time(r) for name, r in reports.items()}, time.time(), self.coverage_thresholds)
+        """GPU nodes without a report and stale reports: findings, metrics and an Event when one starts.
+        Reads the nodes' GPU capacity and the reports' times from kopf's indexes (no LIST); kopf runs no handler
+        before every index holds its initial listing, so right after a restart every existing report is seen."""
+        if self._report_times is None or self._node_capacity is None:
+            return coverage_findings(self._coverage, FLEET_NODE, self.coverage_thresholds)  # no index handed over yet
+        nodes = _latest(self._node_capacity)
+        reports = _latest(self._report_times)
+        coverage = assess({name: seen.gpus for name, seen in nodes.items()},
+                          {name: seen.at for name, seen in reports.items()}, time.time(), self.coverage_thresholds)
         for node in sorted(set(coverage.missing) - set(self._coverage.missing)):
             message = f"node has {coverage.missing[node]} GPU(s) but no ResourceReport: no resource agent runs on it"
-            await self.store.event({"apiVersion": "v1", "kind": "Node", **nodes[node]}, "Warning", "NoResourceReport", message)
+            await self.store.event({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "uid": nodes[node].uid}},
+                                   "Warning", "NoResourceReport", message)
             logger.warning("node %s: %s", node, message)
         for node in sorted(set(coverage.stale) - set(self._coverage.stale)):
             message = f"ResourceReport not written for {coverage.stale[node]:.0f} s (more than {self.coverage_thresholds.stale_intervals:g} report intervals)"
-            await self.store.event(reports[node], "Warning", "ReportStale", message)
+            await self.store.event({"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": node, "uid": reports[node].uid}},
+                                   "Warning", "ReportStale", message)
             logger.warning("node %s: %s", node, message)
         self._coverage = coverage
         for gauge in (self.metrics.report_age, self.metrics.report_stale, self.metrics.report_missing):
@@ -479,9 +508,42 @@ class Operator:
             self.metrics.findings.labels(analysis.node_name, severity).set(count)
         self.metrics.health.labels(analysis.node_name).set(analysis.scores.health)
 
-    def export_index(self, index: RecommendationIndex) -> None:
-        self.metrics.recommendations.clear()
-        for entries in index.values():
-            for entry in entries:
-                phase = entry.existing.phase.value if entry.existing.phase else "Unknown"
-                self.metrics.recommendations.labels(entry.severity or "unknown", phase).inc()
+    def export_index(self, index: RecommendationIndex, nodes: Iterable[str] | None = None) -> None:
+        """The recommendations gauge by severity and phase, recounted for `nodes` (all when None: the fleet
+        pass) and written only where a count changed (re-labelling every series on every report was most of a
+        report's cost at 5,000 nodes)."""
+        for node in (set(index) | set(self._recommendation_counts)) if nodes is None else nodes:
+            for key, count in self._recommendation_counts.pop(node, {}).items():
+                self._recommendation_totals[key] -= count
+            counts: dict[tuple[str, str], int] = {}
+            for entry in index.get(node, []):
+                key = (entry.severity or "unknown", entry.existing.phase.value if entry.existing.phase else "Unknown")
+                counts[key] = counts.get(key, 0) + 1
+                self._recommendation_totals[key] = self._recommendation_totals.get(key, 0) + 1
+            if counts:
+                self._recommendation_counts[node] = counts
+        for key, count in list(self._recommendation_totals.items()):
+            if count == self._recommendation_gauge.get(key):
+                continue
+            if count:
+                self.metrics.recommendations.labels(*key).set(count)
+                self._recommendation_gauge[key] = count
+            else:
+                self.metrics.recommendations.remove(*key)
+                del self._recommendation_totals[key]
+                self._recommendation_gauge.pop(key, None)
+
+
+class ReportSeen(NamedTuple):
+    uid: str
+    at: float | None  # status.reportedAt as unix time; None before the agent's first write
+
+
+class NodeSeen(NamedTuple):
+    uid: str
+    gpus: int  # nvidia.com/gpu capacity
+
+
+def _latest(index: kopf.Index[str, Any]) -> dict[str, Any]:
+    """The one value per key of a kopf index (the last, should a key ever hold more)."""
+    return {key: values[-1] for key, values in ((key, list(index[key])) for key in index) if values}

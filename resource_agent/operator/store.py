@@ -133,17 +133,17 @@ class RecommendationStore:
             self._metrics.errors.labels("event").inc()
             log.warning("posting event %s for %s failed: HTTP %s", reason, metadata.get("name"), exc.status)
 
-    async def list_nodes(self) -> list[dict[str, Any]]:
-        """Every Node (name and capacity are what the coverage check reads), as plain dicts."""
-        self._metrics.api_requests.labels("list", "nodes").inc()
-        result = await asyncio.to_thread(self._core.list_node)
-        serialize = client.ApiClient().sanitize_for_serialization
-        return [serialize(node) for node in result.items]  # type: ignore[no-untyped-call]  # the client's own helper, untyped
-
-    async def list_reports(self) -> list[dict[str, Any]]:
-        self._metrics.api_requests.labels("list", REPORT_PLURAL).inc()
-        result = await asyncio.to_thread(self._objects.list_cluster_custom_object, GROUP, VERSION, REPORT_PLURAL)
-        return list(cast(dict[str, Any], result).get("items", []))  # a custom object list, typed as object
+    async def get_report(self, name: str) -> dict[str, Any] | None:
+        """A node's ResourceReport (the action executor reads the latest when it applies: the operator keeps
+        only a slim record per node)."""
+        self._metrics.api_requests.labels("get", REPORT_PLURAL).inc()
+        try:
+            found = await asyncio.to_thread(self._objects.get_cluster_custom_object, GROUP, VERSION, REPORT_PLURAL, name)
+            return cast(dict[str, Any], found)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def _call(self, verb: str, method: Any, name: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
         self._metrics.api_requests.labels(verb, RECOMMENDATION_PLURAL).inc()

@@ -80,7 +80,7 @@ def test_default_render_has_every_component(default_docs: list[dict[str, Any]]) 
     assert kinds == sorted(
         {
             "ClusterKopfPeering", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet", "Deployment",
-            "NetworkPolicy", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount",
+            "FlowSchema", "NetworkPolicy", "PriorityLevelConfiguration", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount",
             "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
         }
     )  # fmt: skip
@@ -304,6 +304,32 @@ def test_node_bound_policy_targets_the_agent_service_account(default_docs: list[
     binding = one(default_docs, "ValidatingAdmissionPolicyBinding")
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
+
+
+def test_flow_control_keeps_report_writes_from_starving_heartbeats_and_the_operator(
+    default_docs: list[dict[str, Any]], helm: Path
+) -> None:
+    reports = one(default_docs, "FlowSchema", f"{AGENT}-reports")
+    level = one(default_docs, "PriorityLevelConfiguration", f"{AGENT}-reports")
+    assert reports["spec"]["priorityLevelConfiguration"]["name"] == level["metadata"]["name"]
+    [rule] = reports["spec"]["rules"]
+    assert rule["subjects"] == [{"kind": "ServiceAccount", "serviceAccount": {"name": AGENT, "namespace": NAMESPACE}}]
+    assert set(rule["resourceRules"][0]["resources"]) == {"resourcereports", "resourcereports/status"}
+    assert rule["resourceRules"][0]["apiGroups"] == ["resource.optiinfra.io"]
+    limited = level["spec"]["limited"]
+    assert level["spec"]["type"] == "Limited" and limited["lendablePercent"] == 0  # never borrows from or lends to others
+    assert limited["limitResponse"]["type"] == "Queue"  # bounded queues: excess writes wait or get 429, then retry
+    operator = one(default_docs, "FlowSchema", OPERATOR)
+    assert operator["spec"]["matchingPrecedence"] < reports["spec"]["matchingPrecedence"]
+    assert one(default_docs, "PriorityLevelConfiguration", OPERATOR)["spec"]["limited"]["nominalConcurrencyShares"] > (
+        limited["nominalConcurrencyShares"]
+    )
+    for doc in (reports, operator):  # below the built-in system schemas (node heartbeats, leader election)
+        assert doc["spec"]["matchingPrecedence"] > 800
+    docs = documents(template(helm, {"flowControl.enabled": False}))
+    assert not find(docs, "FlowSchema") and not find(docs, "PriorityLevelConfiguration")
+    docs = documents(template(helm, {"agent.enabled": False}))
+    assert [d["metadata"]["name"] for d in find(docs, "FlowSchema")] == [OPERATOR]
 
 
 def test_network_policy_opens_only_metrics_and_health_ports(default_docs: list[dict[str, Any]], helm: Path) -> None:

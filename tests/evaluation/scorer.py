@@ -198,10 +198,18 @@ def score_case(label: Label, findings: Iterable[Finding]) -> CaseResult:
     return result
 
 
-def run_case(name: str, directory: Path = CASES_DIR, policy: Policy | None = None) -> list[Finding]:
-    """The `resource-agent analyze --input` path: stream-reduce the recording, summarise, analyse."""
+def run_case(name: str, directory: Path = CASES_DIR, policy: Policy | None = None, as_stored: bool = False) -> list[Finding]:
+    """The `resource-agent analyze --input` path: stream-reduce the recording, summarise, analyse.
+    `as_stored`: the operator's path, the summary as the agent stores it in its ResourceReport (compacted, rounded)."""
     reducer = reduce_recording(directory / f"{name}.jsonl")
     summary = reducer.summary(reducer.hostname or name)
+    if as_stored:
+        from datetime import UTC, datetime
+
+        from resource_agent.api.resources import ResourceReportStatus
+        from resource_agent.kube.reporter import report_status
+
+        summary = ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
     return analyze(summary, policy or Policy()).findings
 
 
@@ -224,11 +232,11 @@ class Totals:
         return self.true_positives / expected if expected else 1.0
 
 
-def evaluate(names: Sequence[str] | None = None, directory: Path = CASES_DIR) -> tuple[list[CaseResult], Totals]:
+def evaluate(names: Sequence[str] | None = None, directory: Path = CASES_DIR, as_stored: bool = False) -> tuple[list[CaseResult], Totals]:
     results = []
     for name in names if names is not None else case_names(directory):
         label = parse_label(directory / f"{name}.label.yaml")
-        results.append(score_case(label, run_case(name, directory)))
+        results.append(score_case(label, run_case(name, directory, as_stored=as_stored)))
     totals = Totals(
         cases=len(results),
         healthy_or_near_miss=sum(1 for r in results if r.kind != "fault"),
@@ -269,9 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score the analysis engine on tests/evaluation/cases.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("-k", dest="pattern", help="only cases whose name contains this")
+    parser.add_argument("--as-stored", action="store_true",
+                        help="analyse each summary as the agent stores it in its ResourceReport (the operator's input)")
     args = parser.parse_args(argv)
     names = [name for name in case_names() if not args.pattern or args.pattern in name]
-    results, totals = evaluate(names)
+    results, totals = evaluate(names, as_stored=args.as_stored)
     if args.json:
         print(json.dumps({"cases": [asdict(r) for r in results], "totals": {**asdict(totals), "precision": totals.precision, "recall": totals.recall}}, indent=2))
     else:

@@ -95,3 +95,13 @@ def test_engine_meets_precision_and_recall() -> None:
     assert totals.precision >= PRECISION_MIN and totals.recall >= RECALL_MIN, (
         f"precision {totals.precision:.3f} (min {PRECISION_MIN}), recall {totals.recall:.3f} (min {RECALL_MIN})\n" + "\n".join(misses)
     )
+
+
+def test_the_stored_report_keeps_what_the_analysis_reads() -> None:
+    """The operator analyses the report as the agent stores it (empty defaults left out, numbers rounded)."""
+    results, totals = scorer.evaluate(as_stored=True)
+    misses = [f"{r.case}: FP {r.false_positives} FN {r.false_negatives}" for r in results if not r.passed]
+    assert totals.precision >= PRECISION_MIN and totals.recall >= RECALL_MIN, "\n".join(misses)
+    for name in scorer.case_names():
+        full = {(f.rule, f.target.name, f.severity) for f in scorer.run_case(name)}
+        assert {(f.rule, f.target.name, f.severity) for f in scorer.run_case(name, as_stored=True)} == full, name

@@ -55,7 +55,7 @@ def test_node_far_below_its_peers_is_flagged() -> None:
     finding = tracker.peer_finding("n4")
     assert finding is not None and finding.rule == WORSE_RULE and finding.node_name == "n4"
     tracker.forget("n4")
-    assert tracker.summary("n4") is None
+    assert tracker.record("n4") is None and len(tracker) == 3
 
 
 def test_a_node_whose_own_findings_explain_its_health_is_not_worse_than_peers() -> None:
@@ -81,3 +81,34 @@ def test_eight_gpus_at_their_default_power_limit_are_not_worse_than_peers() -> N
     assert analysis.findings and analysis.scores.health >= 100 - FleetThresholds().health_gap
     tracker.observe(capped, analysis)
     assert tracker.peer_finding("n4") is None
+
+
+def test_incremental_medians_agree_with_the_whole_fleet_computation() -> None:
+    """Per report the tracker reads its GPU model's kept median; the answer is the all-nodes computation's."""
+    import random
+
+    from resource_agent.operator.fleet import NodeRecord, worse_than_peers_findings
+
+    blind = Policy(disabled_rules=[r for r in RULES if RULES[r].family == "gpu_health"])
+    kinds = [node("t", "healthy-busy"), node("t", "ecc-xid-failing"), node("t", "healthy-busy", gpus=4)]
+    tracker = FleetTracker(Policy())
+    latest = {}
+    rng = random.Random(7)
+    flagged = 0
+    for step in range(120):
+        name = f"n{rng.randrange(12)}"
+        if step % 17 == 16:
+            tracker.forget(name)
+            latest.pop(name, None)
+        else:
+            summary = kinds[rng.randrange(len(kinds))].model_copy(update={"node_name": name})
+            analysis = analyze(summary, blind)
+            tracker.observe(summary, analysis)
+            latest[name] = (summary, analysis)
+        expected = worse_than_peers_findings(latest)
+        flagged += len(expected)
+        for other in latest:
+            assert tracker.peer_finding(other) == expected.get(other)
+    assert flagged > 0
+    record = tracker.record(next(iter(latest)))
+    assert isinstance(record, NodeRecord)

@@ -26,6 +26,10 @@ GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 log = logging.getLogger("test")
 
 
+async def no_summary(node: str) -> None:
+    return None
+
+
 class ClusterIndex:
     """What kopf's index would hold, read fresh from the API server."""
 
@@ -41,13 +45,19 @@ class ClusterIndex:
             for i in items if i["spec"]["nodeName"] == node
         ]
 
-    def values(self) -> list[list[Any]]:
+    def _by_node(self) -> dict[str, list[Any]]:
         items = self._objects.list_cluster_custom_object(GROUP, VERSION, "resourcerecommendations")["items"]
         by_node: dict[str, list[Any]] = {}
         for i in items:
             entry = index_entry(i["metadata"]["name"], i["spec"], i.get("status", {}), i["metadata"].get("annotations", {}))
             by_node.setdefault(entry.existing.node_name, []).append(entry)
-        return list(by_node.values())
+        return by_node
+
+    def values(self) -> list[list[Any]]:
+        return list(self._by_node().values())
+
+    def __iter__(self) -> Any:  # kopf's index is a mapping: its keys are the nodes
+        return iter(list(self._by_node()))
 
 
 def requests(metrics: OperatorMetrics) -> float:
@@ -62,7 +72,7 @@ def operator_and_index(cluster):
     metrics = OperatorMetrics(CollectorRegistry())
     store = RecommendationStore(client, metrics)
     operator = Operator(OperatorSettings(metrics_listen=None, health_listen=None), store, metrics,
-                        ActionExecutor(lambda node: None))
+                        ActionExecutor(no_summary))
     yield operator, ClusterIndex(client), metrics
     client.close()
 
@@ -130,10 +140,13 @@ async def test_approval_applies_once_even_for_stale_events_and_again_after_withd
         calls.append(instance.instance)
         return ApplyResult(attempted_at="2026-11-24T00:00:00Z", succeeded=True, attempts=1, message="set")
 
+    async def latest(name: str):  # the node's latest report, as the runtime reads it from the API
+        return summary if name == node else None
+
     client = cluster.api_client()
     metrics = OperatorMetrics(CollectorRegistry())
     operator = Operator(OperatorSettings(metrics_listen=None, health_listen=None), RecommendationStore(client, metrics),
-                        metrics, ActionExecutor(lambda name: summary if name == node else None, applier))
+                        metrics, ActionExecutor(latest, applier))
     objects = CustomObjectsApi(client)
     name = finding.resource_name()
 
@@ -174,7 +187,7 @@ async def test_fleet_pass_deletes_resolved_recommendations_of_silent_nodes(clust
     metrics = OperatorMetrics(CollectorRegistry())
     settings = OperatorSettings(metrics_listen=None, health_listen=None, fleet_interval_seconds=0.0,
                                 plan=PlanSettings(resolved_ttl_seconds=0.0))
-    operator = Operator(settings, RecommendationStore(client, metrics), metrics, ActionExecutor(lambda node: None))
+    operator = Operator(settings, RecommendationStore(client, metrics), metrics, ActionExecutor(no_summary))
     index = ClusterIndex(client)
     silent = f"silent-{uuid.uuid4().hex[:6]}"
     findings = analyze(summarize(list(generate("thermal-throttle", seed=0, samples=20)), silent)).findings

@@ -1,0 +1,36 @@
+"""The report body the agent stores: smaller, and what the analysis reads survives (no cluster)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from resource_agent.api.resources import ResourceReportStatus
+from resource_agent.kube.reporter import compact_status, report_status
+from resource_agent.node_agent.window import summarize
+from resource_agent.scenarios import generate
+
+
+def test_stored_body_is_smaller_rounded_and_validates_to_the_same_shape() -> None:
+    summary = summarize(list(generate("cache-thrash", seed=0, samples=12, gpus=8)), "n1")
+    full = summary.to_wire()
+    stored = compact_status(summary)
+    assert len(json.dumps(stored)) < 0.9 * len(json.dumps(full))
+    gpu = stored["gpu"]["devices"][0]
+    assert "xidCounts" not in gpu and gpu["ecc"]["uncorrectedVolatile"] == 0  # empty maps left out, zero counters kept
+    assert all(len(f"{abs(v):.15g}".replace(".", "").strip("0")) <= 3 for v in gpu["smUtilizationPercent"].values())
+    assert gpu["memoryTotalBytes"] == full["gpu"]["devices"][0]["memoryTotalBytes"]  # whole numbers stay exact
+    back = ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
+    assert len(back.gpu.devices) == 8 and back.gpu.devices[0].xid_counts == summary.gpu.devices[0].xid_counts
+    assert back.lmcache.instances[0].max_local_cpu_size_bytes == summary.lmcache.instances[0].max_local_cpu_size_bytes
+
+
+def test_times_sizes_and_counters_stay_exact() -> None:
+    """Only window statistics are rounded: window times and process start times key the operator's
+    per-GPU bookkeeping (a rounded epoch lost the workload usage history)."""
+    summary = summarize(list(generate("healthy-busy", seed=0, samples=12, gpus=2, start=1_767_225_612.345)), "n1")
+    stored = compact_status(summary)
+    full = summary.to_wire()
+    assert stored["window"] == full["window"]
+    assert stored["gpu"]["devices"][0]["processes"] == full["gpu"]["devices"][0]["processes"]
+    assert stored["uptimeSeconds"] == full["uptimeSeconds"]
