@@ -245,7 +245,7 @@ class Operator:
         return written
 
     def workload(self, ref: WorkloadRef) -> Any:
-        return self.usage.workloads.get(ref.key())
+        return self.usage.workload(ref)
 
     # --- reports -------------------------------------------------------------------------
 

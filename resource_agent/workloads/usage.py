@@ -210,6 +210,9 @@ class UsageTracker:
     def __len__(self) -> int:
         return len(self.workloads)
 
+    def workload(self, ref: WorkloadRef) -> WorkloadState | None:
+        return self.workloads.get(ref.key())
+
     def restore(self, ref: WorkloadRef, usage: WorkloadUsage) -> None:
         """Load a checkpoint (at start); a workload already observed in this run keeps its state."""
         self.workloads.setdefault(ref.key(), WorkloadState.restore(ref, usage, self.settings))
