@@ -120,7 +120,7 @@ class WorkloadState:
             gpus_per_pod=self.gpus_per_pod, replicas=self.replicas(settings),
             sm_utilization_percent=self.sm.checkpoint(), memory_used_percent=self.memory.checkpoint(),
             gpus_used_per_pod=self.gpus_used.checkpoint(),
-            last_requests=self.last_requests, serving_samples=self.serving_samples,
+            last_requests=self.last_requests, serving_samples=self.serving_samples or None,
             requests_waiting=self.waiting.checkpoint() if self.waiting is not None else None,
             kv_cache_usage_percent=self.kv_cache.checkpoint() if self.kv_cache is not None else None,
         )
@@ -157,7 +157,7 @@ class WorkloadState:
         state.waiting = _restored(usage.requests_waiting, QUEUE_BUCKETS, half_life)
         state.kv_cache = _restored(usage.kv_cache_usage_percent, PERCENT_BUCKETS, half_life)
         state.last_requests = usage.last_requests
-        state.serving_samples = usage.serving_samples
+        state.serving_samples = usage.serving_samples or 0
         # the pods are not checkpointed: the last replica count stands for them until new reports come
         for index in range(usage.replicas):
             state.pods[f"restored-{index}"] = usage.last_seen
