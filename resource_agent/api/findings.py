@@ -71,6 +71,7 @@ class ActionType(StrEnum):
     SCALE_DOWN_WORKLOAD = "scale-down-workload"
     REDUCE_GPU_REQUEST = "reduce-gpu-request"
     SHARE_GPU = "share-gpu"
+    PACK_WORKLOAD_REPLICAS = "pack-workload-replicas"
 
 
 # How disruptive, and so how strong, each action is: strongest first. When findings that
@@ -105,6 +106,7 @@ ACTION_STRENGTH_ORDER: tuple[ActionType, ...] = (
     ActionType.SCALE_DOWN_WORKLOAD,
     ActionType.REDUCE_GPU_REQUEST,
     ActionType.SHARE_GPU,
+    ActionType.PACK_WORKLOAD_REPLICAS,
     ActionType.REBALANCE_GPU_WORKLOADS,
     ActionType.CONSOLIDATE_GPU_WORKLOADS,
     ActionType.TUNE_SERVING_ENGINE,
@@ -164,6 +166,12 @@ ACTION_CATALOG: dict[ActionType, ActionSpec] = {
     ActionType.SCALE_DOWN_WORKLOAD: ActionSpec({"replicas": int}, {"currentReplicas": int}, False, "Reduce the workload's replicas (0: scale to zero) to free GPUs it holds idle."),
     ActionType.REDUCE_GPU_REQUEST: ActionSpec({"gpuCount": int}, {"currentGpuCount": int}, False, "Lower the nvidia.com/gpu request per pod to what it uses."),
     ActionType.SHARE_GPU: ActionSpec({}, {"mode": str, "currentGpuCount": int}, False, "Run the workload on a shared GPU (MIG slice or time-slicing) instead of whole GPUs."),
+    ActionType.PACK_WORKLOAD_REPLICAS: ActionSpec(
+        {"nodesFreed": int},
+        {"gpusFreed": int, "currentNodes": int, "targetNodes": int, "podsToMove": int, "vacateNodes": str,
+         "podAffinity": str, "topologySpread": str, "schedulerScoring": str},
+        False, "Schedule the workload's replicas onto fewer nodes (podAffinity, no hostname spread, MostAllocated scoring) so whole nodes stay free.",
+    ),
 }
 
 

@@ -65,6 +65,14 @@ class WorkloadUsage(ApiModel):
     """Per GPU and report window: max memory used, % of the GPU's."""
     gpus_used_per_pod: HistogramCheckpoint
     """Per pod and report window: GPUs that did any work."""
+    last_requests: float | None = None
+    """Unix seconds of the latest report in which a serving engine of the workload had requests (running, waiting or finished)."""
+    serving_samples: int | None = Field(default=None, ge=0)
+    """Serving-engine window observations added (absent: no engine seen)."""
+    requests_waiting: HistogramCheckpoint | None = None
+    """Per serving engine and report window: p95 of the requests waiting in the engine's queue (absent: no engine seen)."""
+    kv_cache_usage_percent: HistogramCheckpoint | None = None
+    """Per serving engine and report window: p95 of the engine's KV-cache use, percent (absent: no engine seen)."""
 
 
 class WorkloadUsageCheckpointSpec(ApiModel):

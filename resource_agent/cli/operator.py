@@ -28,6 +28,7 @@ from resource_agent.cli.options import DURATION, log_level_option
 @click.option("--workloads/--no-workloads", default=None, help="GPU right-sizing per workload (watches pods, ReplicaSets, nodes).  [default: on]")
 @click.option("--workload-horizon", type=DURATION, help="Usage history a workload recommendation needs.  [default: 168h]")
 @click.option("--workload-checkpoint-interval", type=DURATION, help="Write changed workload usage checkpoints this often.  [default: 5m]")
+@click.option("--workload-packing-after", type=DURATION, help="How long a workload's replicas must keep whole GPU nodes fragmented before a pack-workload-replicas recommendation.  [default: 1h]")
 @click.option("--tls-cert-file", type=click.Path(dir_okay=False, path_type=Path), help="Serve /metrics over HTTPS with this certificate (PEM; with --tls-key-file).  [default: plain HTTP]")
 @click.option("--tls-key-file", type=click.Path(dir_okay=False, path_type=Path), help="Private key of --tls-cert-file.")
 @click.option("--endpoint-auth", type=click.Choice(["none", "kubernetes"]), help="Who may read /metrics: none, or kubernetes (bearer token reviewed by TokenReview + SubjectAccessReview, as kube-rbac-proxy).  [default: none]")

@@ -31,7 +31,6 @@ from resource_agent.api.resources import (
     Phase,
     ResourceReportStatus,
 )
-from resource_agent.api.samples import GpuAllocation
 from resource_agent.api.usage import WorkloadRef
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.checkpoints import CheckpointStore
@@ -59,7 +58,8 @@ from resource_agent.operator.records import (
 from resource_agent.operator.settings import OperatorSettings
 from resource_agent.operator.store import RecommendationStore
 from resource_agent.workloads.owners import OwnerRef, PodInfo, WorkloadCache, controller_of, pod_info, requested_gpus
-from resource_agent.workloads.usage import WORKLOADS_NODE, UsageTracker
+from resource_agent.workloads.placement import NodeGpus, PackingTracker, find_packings
+from resource_agent.workloads.usage import WORKLOADS_NODE, PodKey, UsageTracker
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class Operator:
         # GPU right-sizing per workload (resource_agent.workloads): usage histories, owner cache, checkpoints
         self.usage = UsageTracker(settings.usage)
         self.owners = WorkloadCache()
+        self.packing = PackingTracker(settings.usage.packing_persist_seconds)
         self.checkpoints = checkpoints
         self._checkpoints_loaded = checkpoints is None
         self._last_checkpoint = time.monotonic()
@@ -182,36 +183,46 @@ class Operator:
             return {(namespace, name): owner} if owner is not None else {}
 
         @kopf.index("", "v1", "nodes", id="node_gpus", registry=registry)
-        def node_gpus(name: str, status: Any, **_: Any) -> dict[Any, Any]:
+        def node_gpus(name: str, spec: Any, status: Any, labels: Any, **_: Any) -> dict[Any, Any]:
             allocatable = (status or {}).get("allocatable") or {}
             try:
                 count = int(str(allocatable.get("nvidia.com/gpu", "0")))
             except ValueError:
                 count = 0
-            return {name: count} if count > 0 else {}
+            if count <= 0:
+                return {}
+            schedulable = not (spec or {}).get("unschedulable")
+            return {name: NodeGpus(allocatable=count, schedulable=schedulable, product=(labels or {}).get("nvidia.com/gpu.product"))}
 
     # --- workloads -------------------------------------------------------------------------
 
     def _observe_workloads(self, report: ResourceReportStatus) -> None:
-        pods, replicasets = self._pods, self._replicasets
+        pods = self._pods
 
-        def lookup(allocation: GpuAllocation) -> PodInfo | None:
+        def lookup(holder: PodKey) -> PodInfo | None:
+            """A GPU's holder or a serving engine's pod, by namespace/name or UID."""
             if pods is None:
                 return None
             key: tuple[str, ...] | None = None
-            if allocation.namespace and allocation.pod:
-                key = ("pod", allocation.namespace, allocation.pod)
-            elif allocation.pod_uid:
-                key = ("uid", allocation.pod_uid)
+            if holder.namespace and holder.pod:
+                key = ("pod", holder.namespace, holder.pod)
+            elif holder.pod_uid:
+                key = ("uid", holder.pod_uid)
             found = list(pods.get(key, [])) if key is not None else []
             return found[0] if found else None
+
+        self.usage.observe(report, lookup, self._workload_of)
+        self.metrics.workloads_tracked.set(len(self.usage))
+
+    def _workload_of(self, pod: PodInfo) -> WorkloadRef:
+        """A pod's workload (owner cache; a ReplicaSet's Deployment from the ReplicaSet index)."""
+        replicasets = self._replicasets
 
         def replicaset_owner(namespace: str, name: str) -> OwnerRef | None:
             found = list(replicasets.get((namespace, name), [])) if replicasets is not None else []
             return found[0] if found else None
 
-        self.usage.observe(report, lookup, lambda pod: self.owners.resolve(pod, replicaset_owner))
-        self.metrics.workloads_tracked.set(len(self.usage))
+        return self.owners.resolve(pod, replicaset_owner)
 
     async def _load_checkpoints(self, logger: kopf.Logger) -> None:
         """Continue the histories kept in the cluster (once, before the first observation)."""
@@ -227,9 +238,12 @@ class Operator:
         """Workload recommendations, fleet GPU accounting, checkpoints and forgetting (in the fleet pass)."""
         await self._load_checkpoints(logger)  # a pass before the first report must not judge an empty history
         now = time.time()
-        await self.reconcile_node(WORKLOADS_NODE, None, self.usage.findings(now), index, logger)
         pods = [info for entries in (self._pods or {}).values() for info in entries]
-        allocatable = {name: next(iter(counts)) for name, counts in (self._nodes or {}).items() if counts}
+        nodes: dict[str, NodeGpus] = {name: next(iter(entries)) for name, entries in (self._nodes or {}).items() if entries}
+        packings = find_packings(pods, nodes, self._workload_of) if self._pods is not None and self._nodes is not None else []
+        findings = self.usage.findings(now) + self.packing.findings(packings, now)
+        await self.reconcile_node(WORKLOADS_NODE, None, findings, index, logger)
+        allocatable = {name: node.allocatable for name, node in nodes.items()}
         accounting = gpu_accounting(allocatable, pods, self.fleet.allocated_idle_gpus())
         for state, value in (("allocatable", accounting.allocatable), ("allocated", accounting.allocated),
                              ("free", accounting.free), ("allocated_idle", accounting.allocated_idle)):
@@ -258,7 +272,7 @@ class Operator:
         return written
 
     def workload(self, ref: WorkloadRef) -> Any:
-        return self.usage.workloads.get(ref.key())
+        return self.usage.workload(ref)
 
     # --- reports -------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from resource_agent.node_agent.httpauth import EndpointAuth, EndpointOptions, ch
 from resource_agent.node_agent.settings import LogLevel
 from resource_agent.operator.coverage import DEFAULT_REPORT_INTERVAL_SECONDS, STALE_INTERVALS, CoverageThresholds
 from resource_agent.operator.planning import PlanSettings
-from resource_agent.workloads.usage import DEFAULT_HORIZON_SECONDS, UsageSettings
+from resource_agent.workloads.usage import DEFAULT_HORIZON_SECONDS, DEFAULT_PACKING_AFTER_SECONDS, UsageSettings
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class OperatorConfig(LayeredSettings):
     workload_horizon: Duration = DEFAULT_HORIZON_SECONDS  # history a workload recommendation needs (168h)
     workload_half_life: Duration | None = None  # decay of the usage histograms; default horizon / 7
     workload_checkpoint_interval: Duration = 300.0  # how often changed usage histories are written
+    workload_packing_after: Duration = DEFAULT_PACKING_AFTER_SECONDS  # a spread that fragments whole nodes must stand this long
     log_level: LogLevel = LogLevel.INFO
     # securing /metrics (kopf's liveness endpoint stays plain and open for the kubelet's probe)
     tls_cert_file: Path | None = None  # serve /metrics over HTTPS with this certificate ...
@@ -102,6 +103,7 @@ class OperatorConfig(LayeredSettings):
             coverage=CoverageThresholds(report_interval_seconds=self.report_interval, stale_intervals=self.stale_intervals),
             llm_config=self.llm_config,
             workloads=self.workloads,
-            usage=UsageSettings(horizon_seconds=self.workload_horizon, half_life_seconds=self.workload_half_life),
+            usage=UsageSettings(horizon_seconds=self.workload_horizon, half_life_seconds=self.workload_half_life,
+                                packing_persist_seconds=self.workload_packing_after),
             checkpoint_interval_seconds=self.workload_checkpoint_interval,
         )

@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from resource_agent.api.usage import MAX_CHECKPOINT_WEIGHT, HistogramCheckpoint
 
 MAX_DECAY_EXPONENT = 100.0  # shift the reference once weights reach 2^100 (VPA's maxDecayExponent)
 EPSILON = 1e-10
+
+
+class Buckets(Protocol):
+    """How values map to a fixed number of buckets."""
+
+    @property
+    def count(self) -> int: ...
+
+    def index(self, value: float) -> int: ...
+
+    def upper(self, index: int) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -38,14 +50,40 @@ class LinearBuckets:
         return index * self.width
 
 
+@dataclass(frozen=True)
+class GeometricBuckets:
+    """Bucket 0 holds [0, first); bucket i >= 1 holds [first * ratio^(i-1), first * ratio^i); the last holds the rest.
+
+    For counts that span orders of magnitude (a serving engine's queue): "nothing" has a bucket of its
+    own, and the relative error stays the same from 1 to 1,000."""
+
+    first: float
+    ratio: float
+    count: int
+
+    def index(self, value: float) -> int:
+        if value < self.first or math.isnan(value):
+            return 0
+        if math.isinf(value):
+            return self.count - 1
+        return min(self.count - 1, 1 + math.floor(math.log(value / self.first, self.ratio) + 1e-9))
+
+    def upper(self, index: int) -> float:
+        return self.first * self.ratio**index
+
+    def lower(self, index: int) -> float:
+        return 0.0 if index <= 0 else self.first * self.ratio ** (index - 1)
+
+
 PERCENT_BUCKETS = LinearBuckets(width=2.5, count=40)  # 0-100 %
 GPU_COUNT_BUCKETS = LinearBuckets(width=1.0, count=17)  # 0..16 GPUs per pod (16 and above in the last)
+QUEUE_BUCKETS = GeometricBuckets(first=1.0, ratio=2.0, count=12)  # requests: 0, 1, 2-3, 4-7, ... 1024 and above
 
 
 class DecayingHistogram:
     __slots__ = ("buckets", "half_life", "reference", "total", "weights")
 
-    def __init__(self, buckets: LinearBuckets, half_life_seconds: float, reference: float = 0.0) -> None:
+    def __init__(self, buckets: Buckets, half_life_seconds: float, reference: float = 0.0) -> None:
         self.buckets = buckets
         self.half_life = half_life_seconds
         self.reference = reference
@@ -104,7 +142,7 @@ class DecayingHistogram:
         return HistogramCheckpoint(reference_timestamp=self.reference, total_weight=self.total, bucket_weights=weights)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: HistogramCheckpoint, buckets: LinearBuckets, half_life_seconds: float) -> DecayingHistogram:
+    def from_checkpoint(cls, checkpoint: HistogramCheckpoint, buckets: Buckets, half_life_seconds: float) -> DecayingHistogram:
         histogram = cls(buckets, half_life_seconds, checkpoint.reference_timestamp)
         scaled = {int(index): weight for index, weight in checkpoint.bucket_weights.items() if 0 <= int(index) < buckets.count}
         scaled_total = sum(scaled.values())

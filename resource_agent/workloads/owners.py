@@ -20,6 +20,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 TERMINATED_PHASES = frozenset({"Succeeded", "Failed"})
+SPREAD_REQUIRED = "required"  # required pod anti-affinity, or a topology spread that must be met: the spread is deliberate
+SPREAD_PREFERRED = "preferred"  # preferred anti-affinity, or a ScheduleAnyway topology spread: a scheduling wish
 _DIRECT = {
     "Deployment": TargetKind.DEPLOYMENT,
     "StatefulSet": TargetKind.STATEFUL_SET,
@@ -49,6 +51,7 @@ class PodInfo:
     gpus: int  # nvidia.com/gpu requested by its containers (limits where no request; GPUs are limit-only)
     pod_template_hash: str | None = None
     lws_name: str | None = None
+    spread: str | None = None  # SPREAD_REQUIRED, SPREAD_PREFERRED or None: how the pod asks to be spread over nodes
 
     @property
     def holds_gpus(self) -> bool:
@@ -75,6 +78,19 @@ def requested_gpus(spec: Mapping[str, Any], resource: str = GPU_RESOURCE) -> int
     return max(main, init)
 
 
+def spread_of(spec: Mapping[str, Any]) -> str | None:
+    """How a pod spec asks to be kept apart from other pods: required, preferred, or not at all."""
+    anti = ((spec.get("affinity") or {}).get("podAntiAffinity")) or {}
+    constraints = spec.get("topologySpreadConstraints") or []
+    if anti.get("requiredDuringSchedulingIgnoredDuringExecution") or any(
+        (constraint or {}).get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule" for constraint in constraints
+    ):
+        return SPREAD_REQUIRED
+    if anti.get("preferredDuringSchedulingIgnoredDuringExecution") or constraints:
+        return SPREAD_PREFERRED
+    return None
+
+
 def pod_info(body: Mapping[str, Any]) -> PodInfo:
     """A PodInfo from a pod object (the dict kopf or the API hands over)."""
     metadata = body.get("metadata") or {}
@@ -88,6 +104,7 @@ def pod_info(body: Mapping[str, Any]) -> PodInfo:
         namespace=str(metadata.get("namespace", "")), name=str(metadata.get("name", "")), uid=str(metadata.get("uid", "")),
         node_name=spec.get("nodeName"), phase=(body.get("status") or {}).get("phase"), owners=owners,
         gpus=requested_gpus(spec), pod_template_hash=labels.get(POD_TEMPLATE_HASH_LABEL), lws_name=labels.get(LWS_NAME_LABEL),
+        spread=spread_of(spec),
     )
 
 

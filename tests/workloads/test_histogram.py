@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from resource_agent.workloads.histogram import GPU_COUNT_BUCKETS, MAX_DECAY_EXPONENT, PERCENT_BUCKETS, DecayingHistogram
+from resource_agent.workloads.histogram import GPU_COUNT_BUCKETS, MAX_DECAY_EXPONENT, PERCENT_BUCKETS, QUEUE_BUCKETS, DecayingHistogram
 
 DAY = 86400.0
 
@@ -44,3 +44,14 @@ def test_checkpoint_round_trip_keeps_percentiles() -> None:
     for fraction in (0.5, 0.9, 0.95, 0.99):
         assert restored.percentile(fraction) == h.percentile(fraction)
     assert restored.total == pytest.approx(h.total)
+
+
+def test_queue_buckets_give_nothing_its_own_bucket_and_double_after() -> None:
+    assert [QUEUE_BUCKETS.index(v) for v in (0.0, 0.4, 0.99, 1.0, 1.9, 2.0, 3.5, 4.0, 7.9, 8.0, 1e9)] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 11]
+    assert QUEUE_BUCKETS.index(float("nan")) == 0 and QUEUE_BUCKETS.index(float("inf")) == 11
+    assert [QUEUE_BUCKETS.upper(i) for i in range(4)] == [1.0, 2.0, 4.0, 8.0]
+    h = DecayingHistogram(QUEUE_BUCKETS, DAY)
+    for value in [0.0] * 96 + [40.0] * 4:
+        h.add(value, 1.0, 0.0)
+    assert h.percentile(0.95) == 1.0  # p95: nothing waiting
+    assert h.percentile(0.99) == 64.0  # 40 falls in [32, 64)

@@ -3,7 +3,16 @@ from __future__ import annotations
 from typing import Any
 
 from resource_agent.api.findings import TargetKind
-from resource_agent.workloads.owners import OwnerRef, WorkloadCache, pod_info, requested_gpus, resolve_workload
+from resource_agent.workloads.owners import (
+    SPREAD_PREFERRED,
+    SPREAD_REQUIRED,
+    OwnerRef,
+    WorkloadCache,
+    pod_info,
+    requested_gpus,
+    resolve_workload,
+    spread_of,
+)
 
 
 def pod(name: str = "p", owners: list[dict[str, Any]] | None = None, labels: dict[str, str] | None = None, gpus: int = 1,
@@ -71,3 +80,17 @@ def test_cache_is_bounded_and_counts_hits() -> None:
     assert len(cache) == 2 and cache.hits == 1 and cache.misses == 3
     cache.resolve(infos[0])  # evicted: resolved again
     assert cache.misses == 4
+
+
+def test_spread_of_tells_a_required_spread_from_a_wish() -> None:
+    hostname = "kubernetes.io/hostname"
+    term = {"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": hostname}
+    assert spread_of({}) is None
+    assert spread_of({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}}) == SPREAD_REQUIRED
+    assert spread_of({"affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": term}]}}}) == SPREAD_PREFERRED
+    assert spread_of({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": hostname}]}) == SPREAD_REQUIRED  # default DoNotSchedule
+    assert spread_of({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": hostname, "whenUnsatisfiable": "ScheduleAnyway"}]}) == SPREAD_PREFERRED
+    body = {"metadata": {"name": "p", "namespace": "n", "uid": "u"},
+            "spec": {"containers": [], "topologySpreadConstraints": [{"topologyKey": hostname, "whenUnsatisfiable": "ScheduleAnyway"}]}}
+    assert pod_info(body).spread == SPREAD_PREFERRED
