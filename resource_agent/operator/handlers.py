@@ -36,6 +36,7 @@ from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.checkpoints import CheckpointStore
 from resource_agent.operator.coverage import Coverage, assess, coverage_findings, gpu_capacity, report_time
 from resource_agent.operator.fleet import FLEET_NODE, FleetTracker, gpu_accounting
+from resource_agent.operator.gpu_labels import plan_labels
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lifecycle import decide_phase
 from resource_agent.operator.metrics import OperatorMetrics
@@ -294,6 +295,8 @@ class Operator:
     async def _coverage_pass(self, logger: kopf.Logger) -> list[Finding]:
         """GPU nodes without a report and stale reports: findings, metrics and an Event when one starts."""
         nodes = {n["metadata"]["name"]: n for n in await self.store.list_nodes()}
+        if self.settings.label_gpu_capacity_nodes:
+            await self._label_gpu_capacity_nodes(nodes, logger)
         reports = {r["metadata"]["name"]: r for r in await self.store.list_reports()}
         coverage = assess({name: gpu_capacity(n) for name, n in nodes.items()},
                           {name: report_time(r) for name, r in reports.items()}, time.time(), self.coverage_thresholds)
@@ -314,6 +317,20 @@ class Operator:
         for node in coverage.missing:
             self.metrics.report_missing.labels(node).set(1)
         return coverage_findings(coverage, FLEET_NODE, self.coverage_thresholds)
+
+    async def _label_gpu_capacity_nodes(self, nodes: Mapping[str, dict[str, Any]], logger: kopf.Logger) -> None:
+        """Nodes with only nvidia.com/gpu capacity get the label the agent's affinity selects (one patch per change)."""
+        for change in plan_labels(nodes.values(), self.settings.gpu_node_selector_terms):
+            try:
+                await self.store.patch_node(change.node, change.patch())
+            except Exception as exc:  # RBAC/admission refusal or a vanished node: the next pass retries
+                self.metrics.errors.labels("node-label").inc()
+                logger.warning("node %s: %s failed: %s", change.node, "labelling" if change.add else "unlabelling",
+                               getattr(exc, "reason", None) or exc)
+                continue
+            node = {"apiVersion": "v1", "kind": "Node", **nodes[change.node]}
+            await self.store.event(node, "Normal", "GpuCapacityLabelled" if change.add else "GpuCapacityUnlabelled", change.message())
+            logger.info("node %s: %s", change.node, change.message())
 
     async def _delete_expired(self, index: RecommendationIndex) -> None:
         """Resolved recommendations past the TTL, also of nodes that no longer report."""

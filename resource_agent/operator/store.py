@@ -31,6 +31,7 @@ from resource_agent.operator.metrics import OperatorMetrics
 from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION
 
 APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
 INSIGHT_FIELD_MANAGER = "resource-agent-insight"
 APPLY_FIELD_MANAGER = "resource-agent-apply"  # owns status.applyResult: status writes from stale views never drop it
 KIND = "ResourceRecommendation"
@@ -139,6 +140,11 @@ class RecommendationStore:
         result = await asyncio.to_thread(self._core.list_node)
         serialize = client.ApiClient().sanitize_for_serialization
         return [serialize(node) for node in result.items]  # type: ignore[no-untyped-call]  # the client's own helper, untyped
+
+    async def patch_node(self, name: str, patch: dict[str, Any]) -> None:
+        """A JSON merge patch of a Node (the operator's GPU capacity label; admission allows nothing else)."""
+        self._metrics.api_requests.labels("patch", "nodes").inc()
+        await asyncio.to_thread(self._core.patch_node, name, patch, _content_type=MERGE_PATCH)
 
     async def list_reports(self) -> list[dict[str, Any]]:
         self._metrics.api_requests.labels("list", REPORT_PLURAL).inc()
