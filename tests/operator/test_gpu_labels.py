@@ -140,3 +140,76 @@ def test_operator_config_turns_it_on(tmp_path: Path) -> None:
     path.write_text("- matchExpressions: [{key: gpu, operator: Exists}]\n")
     settings = OperatorConfig.load(None, label_gpu_capacity_nodes=True, gpu_node_selector=path).runtime()
     assert settings.label_gpu_capacity_nodes and settings.gpu_node_selector_terms[0]["matchExpressions"][0]["key"] == "gpu"
+
+
+# --- the fleet pass's wiring (a fake store: no cluster) --------------------------------------------
+
+
+class FakeStore:
+    def __init__(self, nodes: list[dict[str, Any]], refuse: set[str] | None = None) -> None:
+        self.nodes = {n["metadata"]["name"]: n for n in nodes}
+        self.refuse = refuse or set()
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str]] = []
+
+    async def list_nodes(self) -> list[dict[str, Any]]:
+        return list(self.nodes.values())
+
+    async def list_reports(self) -> list[dict[str, Any]]:
+        return []
+
+    async def patch_node(self, name: str, patch: dict[str, Any]) -> None:
+        if name in self.refuse:
+            raise RuntimeError("403 Forbidden")
+        self.patches.append((name, patch))
+        labels = self.nodes[name]["metadata"]["labels"]
+        for key, value in patch["metadata"]["labels"].items():
+            if value is None:
+                labels.pop(key, None)
+            else:
+                labels[key] = value
+
+    async def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        self.events.append((obj["metadata"]["name"], reason))
+
+
+def _operator(store: FakeStore, on: bool = True) -> Any:
+    import logging
+
+    from prometheus_client import CollectorRegistry
+
+    from resource_agent.operator.actions import ActionExecutor
+    from resource_agent.operator.handlers import Operator
+    from resource_agent.operator.metrics import OperatorMetrics
+    from resource_agent.operator.settings import OperatorSettings
+
+    settings = OperatorSettings(metrics_listen=None, health_listen=None, label_gpu_capacity_nodes=on)
+    operator = Operator(settings, store, OperatorMetrics(CollectorRegistry()), ActionExecutor(lambda node: None))  # type: ignore[arg-type]  # duck-typed store
+    return operator, logging.getLogger("test")
+
+
+def test_fleet_pass_patches_each_changed_node_once_then_nothing() -> None:
+    import asyncio
+
+    store = FakeStore([node("plugin-a"), node("plugin-b"), node("gfd", labels={"nvidia.com/gpu.present": "true"}),
+                       node("cpu", gpus=None), node("refused")], refuse={"refused"})
+    operator, logger = _operator(store)
+    asyncio.run(operator._coverage_pass(logger))
+    assert [name for name, _ in store.patches] == ["plugin-a", "plugin-b"]
+    assert store.events.count(("plugin-a", "GpuCapacityLabelled")) == 1
+    assert operator.metrics.errors.labels("node-label")._value.get() == 1  # the refusal is counted, the pass goes on
+    asyncio.run(operator._coverage_pass(logger))
+    assert len(store.patches) == 2, "an unchanged node costs no patch"
+    store.nodes["plugin-a"]["status"]["allocatable"]["nvidia.com/gpu"] = "0"
+    asyncio.run(operator._coverage_pass(logger))
+    assert store.patches[-1] == ("plugin-a", label_patch(False)) and len(store.patches) == 3
+    assert ("plugin-a", "GpuCapacityUnlabelled") in store.events
+
+
+def test_fleet_pass_leaves_nodes_alone_when_off() -> None:
+    import asyncio
+
+    store = FakeStore([node("plugin-a")])
+    operator, logger = _operator(store, on=False)
+    asyncio.run(operator._coverage_pass(logger))
+    assert store.patches == []
