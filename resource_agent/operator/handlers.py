@@ -9,6 +9,7 @@ memory, so a report costs no LIST; unchanged findings cost no write.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
@@ -325,8 +326,7 @@ class Operator:
                 await self.store.patch_node(change.node, change.patch())
             except Exception as exc:  # RBAC/admission refusal or a vanished node: the next pass retries
                 self.metrics.errors.labels("node-label").inc()
-                logger.warning("node %s: %s failed: %s", change.node, "labelling" if change.add else "unlabelling",
-                               getattr(exc, "reason", None) or exc)
+                logger.warning("node %s: %s failed: %s", change.node, "labelling" if change.add else "unlabelling", _api_error(exc))
                 continue
             node = {"apiVersion": "v1", "kind": "Node", **nodes[change.node]}
             await self.store.event(node, "Normal", "GpuCapacityLabelled" if change.add else "GpuCapacityUnlabelled", change.message())
@@ -491,3 +491,14 @@ class Operator:
             for entry in entries:
                 phase = entry.existing.phase.value if entry.existing.phase else "Unknown"
                 self.metrics.recommendations.labels(entry.severity or "unknown", phase).inc()
+
+
+def _api_error(exc: Exception) -> str:
+    """An API error's status and message (an admission policy's refusal names the rule), else the exception."""
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body).get("message") if isinstance(body, str | bytes) else None
+    except ValueError:
+        message = None
+    status = getattr(exc, "status", None)
+    return f"HTTP {status}: {message}" if status and message else f"HTTP {status}: {getattr(exc, 'reason', exc)}" if status else str(exc)
