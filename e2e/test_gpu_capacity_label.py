@@ -137,13 +137,12 @@ def _denied(client: Any, node: str, patch: dict[str, Any]) -> str:
     from kubernetes.client import CoreV1Api
     from kubernetes.client.exceptions import ApiException
 
-    try:
+    with pytest.raises(ApiException) as caught:
         CoreV1Api(client).patch_node(node, patch, _content_type="application/merge-patch+json")
-    except ApiException as exc:
-        assert exc.status in (403, 422), (patch, exc.status, exc.body)
-        assert "ValidatingAdmissionPolicy" in (exc.body or ""), exc.body
-        return str(exc.body)
-    raise AssertionError(f"the operator's token could apply {patch} to {node}")
+    assert caught.value.status in (403, 422), (patch, caught.value.status, caught.value.body)
+    body = str(caught.value.body or "")
+    assert "ValidatingAdmissionPolicy" in body, body
+    return body
 
 
 def test_operator_token_can_change_only_its_label(cluster: ClusterHandle, setup: Setup) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-
 from pydantic import BeforeValidator, Field, model_validator
 
 from resource_agent.analysis.catalog import load_policy
