@@ -33,6 +33,8 @@ from resource_agent.cli.options import DURATION, log_level_option
 @click.option("--tls-key-file", type=click.Path(dir_okay=False, path_type=Path), help="Private key of --tls-cert-file.")
 @click.option("--endpoint-auth", type=click.Choice(["none", "kubernetes"]), help="Who may read /metrics: none, or kubernetes (bearer token reviewed by TokenReview + SubjectAccessReview, as kube-rbac-proxy).  [default: none]")
 @click.option("--endpoint-auth-cache-ttl", type=DURATION, help="Reuse a token or access review's answer this long.  [default: 60s]")
+@click.option("--label-gpu-capacity-nodes/--no-label-gpu-capacity-nodes", default=None, help="Label Nodes that have nvidia.com/gpu allocatable but none of the agent's GPU node labels with resource.optiinfra.io/gpu-capacity=true (and remove it again), so the chart's agent affinity selects them; needs patch on nodes.  [default: off; the chart turns it on]")
+@click.option("--gpu-node-selector", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML list of the agent's GPU nodeSelectorTerms, for --label-gpu-capacity-nodes.  [default: the chart's default terms]")
 @log_level_option()
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging (same as --log-level debug).")
 def operator(config_file: Path | None, verbose: bool, **given: Any) -> None:

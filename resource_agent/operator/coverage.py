@@ -93,7 +93,8 @@ def _missing(node: str, gpus: int, fleet_node: str) -> Finding:
         summary=f"Node {node} has {gpus} GPU(s) ({GPU_RESOURCE} capacity) but no ResourceReport: no agent runs there.",
         evidence=[Evidence(metric=f"node.status.capacity[{GPU_RESOURCE}]", statistic="last", observed=float(gpus), threshold=1.0, unit="GPUs")],
         action=Action(type=ActionType.INVESTIGATE, parameters={
-            "hint": "label the node (e.g. nvidia.com/gpu.present=true), extend agent.gpuNodeAffinity.nodeSelectorTerms "
+            "hint": "label the node (e.g. nvidia.com/gpu.present=true) or let the operator label it "
+                    "(operator.labelGpuCapacityNodes=true), extend agent.gpuNodeAffinity.nodeSelectorTerms "
                     "or agent.tolerations, or set agent.gpuNodeAffinity.enabled=false (all nodes)",
         }),
         expected_impact="The node's GPUs are measured and its faults reported.",

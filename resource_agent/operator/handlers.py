@@ -9,6 +9,7 @@ memory, so a report costs no LIST; unchanged findings cost no write.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -36,6 +37,7 @@ from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.checkpoints import CheckpointStore
 from resource_agent.operator.coverage import Coverage, assess, coverage_findings, gpu_capacity, report_time
 from resource_agent.operator.fleet import FLEET_NODE, FleetTracker, gpu_accounting
+from resource_agent.operator.gpu_labels import GPU_RESOURCE, allocatable_gpus, plan_labels
 from resource_agent.operator.insights import InsightWorker
 from resource_agent.operator.lifecycle import decide_phase
 from resource_agent.operator.metrics import OperatorMetrics
@@ -121,8 +123,9 @@ class Operator:
             return {name: ReportSeen(uid, report_time({"status": status}))}
 
         @kopf.index("", "v1", "nodes", id="node_capacity", registry=registry)
-        def node_capacity(name: str, uid: str, status: Any, **_: Any) -> dict[str, NodeSeen]:
-            return {name: NodeSeen(uid, gpu_capacity({"status": status}))}
+        def node_capacity(name: str, uid: str, status: Any, labels: Any, **_: Any) -> dict[str, NodeSeen]:
+            node = {"status": status}
+            return {name: NodeSeen(uid, gpu_capacity(node), allocatable_gpus(node), tuple(sorted((labels or {}).items())))}
 
         if self.settings.workloads:
             self._register_workload_indexes(registry)
@@ -346,6 +349,8 @@ class Operator:
         if self._report_times is None or self._node_capacity is None:
             return coverage_findings(self._coverage, FLEET_NODE, self.coverage_thresholds)  # no index handed over yet
         nodes = _latest(self._node_capacity)
+        if self.settings.label_gpu_capacity_nodes:
+            await self._label_gpu_capacity_nodes({name: seen.as_node(name) for name, seen in nodes.items()}, logger)
         reports = _latest(self._report_times)
         coverage = assess({name: seen.gpus for name, seen in nodes.items()},
                           {name: seen.at for name, seen in reports.items()}, time.time(), self.coverage_thresholds)
@@ -368,6 +373,19 @@ class Operator:
         for node in coverage.missing:
             self.metrics.report_missing.labels(node).set(1)
         return coverage_findings(coverage, FLEET_NODE, self.coverage_thresholds)
+
+    async def _label_gpu_capacity_nodes(self, nodes: Mapping[str, dict[str, Any]], logger: kopf.Logger) -> None:
+        """Nodes with only nvidia.com/gpu capacity get the label the agent's affinity selects (one patch per change)."""
+        for change in plan_labels(nodes.values(), self.settings.gpu_node_selector_terms):
+            try:
+                await self.store.patch_node(change.node, change.patch())
+            except Exception as exc:  # RBAC/admission refusal or a vanished node: the next pass retries
+                self.metrics.errors.labels("node-label").inc()
+                logger.warning("node %s: %s failed: %s", change.node, "labelling" if change.add else "unlabelling", _api_error(exc))
+                continue
+            node = {"apiVersion": "v1", "kind": "Node", **nodes[change.node]}
+            await self.store.event(node, "Normal", "GpuCapacityLabelled" if change.add else "GpuCapacityUnlabelled", change.message())
+            logger.info("node %s: %s", change.node, change.message())
 
     async def _delete_expired(self, index: RecommendationIndex) -> None:
         """Resolved recommendations past the TTL, also of nodes that no longer report."""
@@ -556,8 +574,28 @@ class ReportSeen(NamedTuple):
 class NodeSeen(NamedTuple):
     uid: str
     gpus: int  # nvidia.com/gpu capacity
+    allocatable: int = 0  # nvidia.com/gpu allocatable
+    labels: tuple[tuple[str, str], ...] = ()  # what the GPU capacity labelling matches the agent's affinity terms against
+
+    def as_node(self, name: str) -> dict[str, Any]:
+        """The parts of the Node object the capacity labelling reads (and an Event names)."""
+        return {
+            "metadata": {"name": name, "uid": self.uid, "labels": dict(self.labels)},
+            "status": {"allocatable": {GPU_RESOURCE: str(self.allocatable)}},
+        }
 
 
 def _latest(index: kopf.Index[str, Any]) -> dict[str, Any]:
     """The one value per key of a kopf index (the last, should a key ever hold more)."""
     return {key: values[-1] for key, values in ((key, list(index[key])) for key in index) if values}
+
+
+def _api_error(exc: Exception) -> str:
+    """An API error's status and message (an admission policy's refusal names the rule), else the exception."""
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body).get("message") if isinstance(body, str | bytes) else None
+    except ValueError:
+        message = None
+    status = getattr(exc, "status", None)
+    return f"HTTP {status}: {message}" if status and message else f"HTTP {status}: {getattr(exc, 'reason', exc)}" if status else str(exc)

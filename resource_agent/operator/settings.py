@@ -12,8 +12,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import yaml
 from pydantic import BeforeValidator, Field, model_validator
 
 from resource_agent.analysis.catalog import load_policy
@@ -24,6 +25,7 @@ from resource_agent.config.listen import ListenAddress
 from resource_agent.node_agent.httpauth import EndpointAuth, EndpointOptions, check_tls_files
 from resource_agent.node_agent.settings import LogLevel
 from resource_agent.operator.coverage import DEFAULT_REPORT_INTERVAL_SECONDS, STALE_INTERVALS, CoverageThresholds
+from resource_agent.operator.gpu_labels import DEFAULT_GPU_NODE_SELECTOR_TERMS, validate_terms
 from resource_agent.operator.planning import PlanSettings
 from resource_agent.workloads.usage import DEFAULT_HORIZON_SECONDS, DEFAULT_PACKING_AFTER_SECONDS, UsageSettings
 
@@ -43,6 +45,25 @@ class OperatorSettings:
     workloads: bool = True  # GPU right-sizing per workload (watches pods, ReplicaSets, nodes; keeps checkpoints)
     usage: UsageSettings = field(default_factory=UsageSettings)
     checkpoint_interval_seconds: float = 300.0
+    # label nodes with only nvidia.com/gpu capacity (operator/gpu_labels.py); the terms are the agent's GPU node affinity
+    label_gpu_capacity_nodes: bool = False
+    gpu_node_selector_terms: tuple[dict[str, Any], ...] = DEFAULT_GPU_NODE_SELECTOR_TERMS
+
+
+def load_gpu_node_selector(path: Path | None) -> tuple[dict[str, Any], ...]:
+    """The agent's GPU node selector terms from a YAML list of nodeSelectorTerms (None: the chart's defaults)."""
+    if path is None:
+        return DEFAULT_GPU_NODE_SELECTOR_TERMS
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"--gpu-node-selector {path}: {exc}") from None
+    if isinstance(loaded, dict) and "nodeSelectorTerms" in loaded:
+        loaded = loaded["nodeSelectorTerms"]
+    try:
+        return validate_terms(loaded)
+    except ValueError as exc:
+        raise ValueError(f"--gpu-node-selector {path}: {exc}") from None
 
 
 def default_priority() -> int:
@@ -83,6 +104,9 @@ class OperatorConfig(LayeredSettings):
     tls_key_file: Path | None = None  # ... and its key
     endpoint_auth: EndpointAuth = EndpointAuth.NONE  # kubernetes: TokenReview + SubjectAccessReview (kube-rbac-proxy)
     endpoint_auth_cache_ttl: Duration = 60.0  # how long a review's answer is reused
+    # label Nodes with nvidia.com/gpu allocatable but none of the agent's GPU labels (needs patch on nodes)
+    label_gpu_capacity_nodes: bool = False
+    gpu_node_selector: Path | None = None  # YAML list of the agent's GPU nodeSelectorTerms; default: the chart's
 
     @model_validator(mode="after")
     def _tls_pair(self) -> OperatorConfig:
@@ -106,4 +130,6 @@ class OperatorConfig(LayeredSettings):
             usage=UsageSettings(horizon_seconds=self.workload_horizon, half_life_seconds=self.workload_half_life,
                                 packing_persist_seconds=self.workload_packing_after),
             checkpoint_interval_seconds=self.workload_checkpoint_interval,
+            label_gpu_capacity_nodes=self.label_gpu_capacity_nodes,
+            gpu_node_selector_terms=load_gpu_node_selector(self.gpu_node_selector),
         )

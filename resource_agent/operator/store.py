@@ -31,6 +31,7 @@ from resource_agent.operator.metrics import OperatorMetrics
 from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION
 
 APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
 INSIGHT_FIELD_MANAGER = "resource-agent-insight"
 APPLY_FIELD_MANAGER = "resource-agent-apply"  # owns status.applyResult: status writes from stale views never drop it
 KIND = "ResourceRecommendation"
@@ -144,6 +145,11 @@ class RecommendationStore:
             if exc.status == 404:
                 return None
             raise
+
+    async def patch_node(self, name: str, patch: dict[str, Any]) -> None:
+        """A JSON merge patch of a Node (the operator's GPU capacity label; admission allows nothing else)."""
+        self._metrics.api_requests.labels("patch", "nodes").inc()
+        await asyncio.to_thread(self._core.patch_node, name, patch, _content_type=MERGE_PATCH)
 
     async def _call(self, verb: str, method: Any, name: str, body: dict[str, Any], manager: str) -> dict[str, Any]:
         self._metrics.api_requests.labels(verb, RECOMMENDATION_PLURAL).inc()

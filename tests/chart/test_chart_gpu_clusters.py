@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.chart_render import RELEASE, HelmError, documents, find, one, template
+from tests.chart.chart_render import NAMESPACE, RELEASE, HelmError, documents, find, one, template
 
 AGENT = f"{RELEASE}-resource-agent-agent"
 OPERATOR = f"{RELEASE}-resource-agent-operator"
@@ -21,6 +21,10 @@ GPU_LABELS = {
     ("kubernetes.azure.com/accelerator", "Exists"),
 }
 
+CAPACITY_LABEL = "resource.optiinfra.io/gpu-capacity"
+CAPACITY_TERM = {"matchExpressions": [{"key": CAPACITY_LABEL, "operator": "In", "values": ["true"]}]}
+LABEL_POLICY = f"{OPERATOR}-node-label"
+
 
 def _pod_spec(helm: Path, values: dict[str, Any] | None = None) -> dict[str, Any]:
     return one(documents(template(helm, values)), "DaemonSet", AGENT)["spec"]["template"]["spec"]
@@ -31,7 +35,7 @@ def test_agent_selects_nodes_with_any_common_gpu_label(helm: Path) -> None:
     assert "nodeSelector" not in spec, "a nodeSelector would AND with the affinity"
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert all(len(term["matchExpressions"]) == 1 for term in terms), "one label per term: terms are ORed"
-    assert {(t["matchExpressions"][0]["key"], t["matchExpressions"][0]["operator"]) for t in terms} == GPU_LABELS
+    assert {(t["matchExpressions"][0]["key"], t["matchExpressions"][0]["operator"]) for t in terms} == GPU_LABELS | {(CAPACITY_LABEL, "In")}
 
 
 def test_all_nodes_mode_and_own_affinity(helm: Path) -> None:
@@ -41,6 +45,8 @@ def test_all_nodes_mode_and_own_affinity(helm: Path) -> None:
     assert _pod_spec(helm, {"agent.affinity": own})["affinity"] == own
     terms = [{"matchExpressions": [{"key": "example.com/gpu", "operator": "Exists"}]}]
     spec = _pod_spec(helm, {"agent.gpuNodeAffinity.nodeSelectorTerms": terms})
+    assert spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == [*terms, CAPACITY_TERM]
+    spec = _pod_spec(helm, {"agent.gpuNodeAffinity.nodeSelectorTerms": terms, "operator.labelGpuCapacityNodes": False})
     assert spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] == terms
 
 
@@ -143,3 +149,65 @@ def test_every_values_key_is_in_the_schema() -> None:
         return missing
 
     assert not walk(values, schema, "")
+
+
+# --- nodes with only nvidia.com/gpu capacity: the operator's label (operator.labelGpuCapacityNodes) ---
+
+
+def _allows(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+
+def test_capacity_labelling_is_on_by_default_with_rbac_policy_and_terms(helm: Path) -> None:
+    docs = documents(template(helm))
+    rules = one(docs, "ClusterRole", OPERATOR)["rules"]
+    assert _allows(rules, "", "nodes", "patch")
+    assert not _allows(rules, "", "nodes", "update") and not _allows(rules, "", "nodes/status", "patch")
+    policy = one(docs, "ValidatingAdmissionPolicy", LABEL_POLICY)
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConditions"][0]["expression"] == f'request.userInfo.username == "system:serviceaccount:{NAMESPACE}:{OPERATOR}"'
+    assert set(spec["matchConstraints"]["resourceRules"][0]["resources"]) == {"nodes", "nodes/status"}
+    assert {"expression": f"'{CAPACITY_LABEL}'", "name": "label"} in spec["variables"]
+    assert len(spec["validations"]) == 5
+    assert one(docs, "ValidatingAdmissionPolicyBinding", LABEL_POLICY)["spec"] == {"policyName": LABEL_POLICY, "validationActions": ["Deny"]}
+    # the operator gets the agent's own terms (without its label's term) and the switch
+    data = one(docs, "ConfigMap", OPERATOR)["data"]
+    terms = yaml.safe_load(data["gpu-node-selector.yaml"])
+    assert {(t["matchExpressions"][0]["key"], t["matchExpressions"][0]["operator"]) for t in terms} == GPU_LABELS
+    args = one(docs, "Deployment", OPERATOR)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--label-gpu-capacity-nodes" in args and "--gpu-node-selector=/etc/resource-agent/gpu-node-selector.yaml" in args
+
+
+def test_the_rendered_terms_load_in_the_operator(helm: Path, tmp_path: Path) -> None:
+    from resource_agent.operator.settings import load_gpu_node_selector
+
+    own = [{"matchExpressions": [{"key": "example.com/gpu", "operator": "Exists"}]}]
+    data = one(documents(template(helm, {"agent.gpuNodeAffinity.nodeSelectorTerms": own})), "ConfigMap", OPERATOR)["data"]
+    path = tmp_path / "gpu-node-selector.yaml"
+    path.write_text(data["gpu-node-selector.yaml"])
+    assert list(load_gpu_node_selector(path)) == own
+
+
+@pytest.mark.parametrize("values", [
+    {"operator.labelGpuCapacityNodes": False},
+    {"agent.gpuNodeAffinity.enabled": False},  # all-nodes mode: every node runs the agent anyway
+    {"agent.affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "gpu", "operator": "Exists"}]}]}}}},  # the chart's affinity is not in use
+    {"agent.enabled": False},
+])
+def test_capacity_labelling_off_drops_term_rbac_policy_and_flags(helm: Path, values: dict[str, Any]) -> None:
+    docs = documents(template(helm, values))
+    assert not find(docs, "ValidatingAdmissionPolicy", LABEL_POLICY) and not find(docs, "ValidatingAdmissionPolicyBinding", LABEL_POLICY)
+    assert not _allows(one(docs, "ClusterRole", OPERATOR)["rules"], "", "nodes", "patch")
+    assert "gpu-node-selector.yaml" not in one(docs, "ConfigMap", OPERATOR)["data"]
+    args = one(docs, "Deployment", OPERATOR)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [a for a in args if "gpu" in a]
+    for daemonset in find(docs, "DaemonSet"):
+        assert CAPACITY_LABEL not in yaml.safe_dump(daemonset)
+
+
+def test_capacity_labelling_without_the_operator(helm: Path) -> None:
+    docs = documents(template(helm, {"operator.enabled": False}))
+    assert not find(docs, "ValidatingAdmissionPolicy", LABEL_POLICY)
+    assert CAPACITY_LABEL not in yaml.safe_dump(one(docs, "DaemonSet", AGENT)), "no operator, no label: no term"

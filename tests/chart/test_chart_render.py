@@ -185,6 +185,8 @@ def test_operator_deployment(default_docs: list[dict[str, Any]]) -> None:
         "--metrics-listen=0.0.0.0:8080",
         "--health-listen=0.0.0.0:8081",
         "--report-interval=60s",  # the agents' interval: the stale-report threshold follows it
+        "--label-gpu-capacity-nodes",  # nodes with only nvidia.com/gpu capacity (tests/chart/test_chart_gpu_clusters.py)
+        "--gpu-node-selector=/etc/resource-agent/gpu-node-selector.yaml",
     ]
     env = {e["name"]: e for e in operator["env"]}
     assert set(env) == {"POD_NAME", "POD_NAMESPACE", "POD_ID"}
@@ -295,13 +297,13 @@ def test_operator_rbac(default_docs: list[dict[str, Any]]) -> None:
 
 
 def test_node_bound_policy_targets_the_agent_service_account(default_docs: list[dict[str, Any]]) -> None:
-    policy = one(default_docs, "ValidatingAdmissionPolicy")
+    policy = one(default_docs, "ValidatingAdmissionPolicy", f"{RELEASE}-resource-agent-node-bound-reports")
     condition = policy["spec"]["matchConditions"][0]["expression"]
     assert f'"system:serviceaccount:{NAMESPACE}:{AGENT}"' in condition
     rules = policy["spec"]["matchConstraints"]["resourceRules"][0]
     assert set(rules["resources"]) == {"resourcereports", "resourcereports/status"}
     assert policy["spec"]["failurePolicy"] == "Fail"
-    binding = one(default_docs, "ValidatingAdmissionPolicyBinding")
+    binding = one(default_docs, "ValidatingAdmissionPolicyBinding", policy["metadata"]["name"])
     assert binding["spec"]["policyName"] == policy["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
 
@@ -374,7 +376,7 @@ def test_components_can_be_turned_off(helm: Path) -> None:
     docs = documents(template(helm, {"operator.enabled": False}))
     assert not find(docs, "Deployment") and not find(docs, "ClusterKopfPeering") and not find(docs, "Pod")
     assert not find(documents(template(helm, {"test.enabled": False})), "Pod")
-    docs = documents(template(helm, {"nodeBoundReports.enabled": False, "rbac.create": False}))
+    docs = documents(template(helm, {"nodeBoundReports.enabled": False, "rbac.create": False, "operator.labelGpuCapacityNodes": False}))
     assert not find(docs, "ValidatingAdmissionPolicy") and not find(docs, "ClusterRole")
 
 

@@ -86,3 +86,17 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- define "resource-agent.peeringName" -}}
 {{- default .Release.Name .Values.operator.peering.name }}
 {{- end }}
+
+{{/*
+"true" when the operator labels nodes with only nvidia.com/gpu capacity
+(operator.labelGpuCapacityNodes): only with the chart's own GPU node affinity,
+which then gets a term for the label; empty otherwise.
+*/}}
+{{- define "resource-agent.labelGpuCapacityNodes" -}}
+{{- $agent := .Values.agent }}
+{{- if and .Values.operator.enabled .Values.operator.labelGpuCapacityNodes $agent.enabled $agent.gpuNodeAffinity.enabled (not $agent.affinity) }}true{{- end }}
+{{- end }}
+
+{{- define "resource-agent.gpuCapacityLabel" -}}
+resource.optiinfra.io/gpu-capacity
+{{- end }}
