@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -59,3 +60,21 @@ def test_llm_without_a_provider_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "no LLM provider configured" in result.output
+
+
+def test_groq_api_key_alone_turns_on_the_insight_in_scan(monkeypatch) -> None:
+    """The one setting a Groq user gives: GROQ_API_KEY. The real groq SDK is pointed at the local server
+    through its own GROQ_BASE_URL variable (the Groq cloud is out of reach here)."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", *(n for n in os.environ if n.startswith("RESOURCE_AGENT_LLM_"))):
+        monkeypatch.delenv(name, raising=False)
+    with FakeLLMServer(mode=Mode.OK) as server:
+        env = {"GROQ_API_KEY": "gsk-test-only", "GROQ_BASE_URL": server.groq_base_url, "RESOURCE_AGENT_LLM_MAX_RETRIES": "0"}
+        result = CliRunner().invoke(
+            main, ["scan", "--scenario", "thermal-throttle", "--duration", "6s", "--interval", "1s", "-o", "json", "--llm"], env=env
+        )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["insight"]["model"] == "openai/gpt-oss-20b"  # Groq's default model
+    assert document["insight"]["provider"] == "groq"
+    assert [request.path for request in server.requests] == ["/openai/v1/chat/completions"]
+    assert "gsk-test-only" in server.requests[0].headers.get("authorization", "")
