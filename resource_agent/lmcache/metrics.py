@@ -19,8 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
+from resource_agent.exposition import parse_samples
 
 PREFIX = "lmcache:"
 
@@ -103,7 +102,7 @@ def parse_exposition(text: str) -> PortMetrics:
     Malformed lines and non-finite values are skipped and named in `problems`; the rest is kept."""
     values: dict[str, dict[Rank, float]] = {}
     model_name: str | None = None
-    samples, problems = _samples(text)
+    samples, problems = parse_samples(text)
     skipped: set[str] = set()
     for sample in samples:
         if not sample.name.startswith(PREFIX):
@@ -125,32 +124,6 @@ def parse_exposition(text: str) -> PortMetrics:
         why = "; ".join(problems) if problems else "no lmcache: series in /metrics (is this LMCache's internal API server?)"
         raise ExpositionError(f"malformed Prometheus exposition: {why}" if problems else why)
     return PortMetrics(values=values, model_name=model_name, problems=problems)
-
-
-MAX_PROBLEMS = 20  # bad lines named per scrape
-
-
-def _samples(text: str) -> tuple[list[Sample], tuple[str, ...]]:
-    """Every sample of the body; when the body does not parse, line by line, skipping (and naming) bad lines.
-
-    prometheus_client's parser is all-or-nothing, so one torn or garbled line would cost the whole
-    scrape; the second pass parses each sample line on its own (the family comments are not needed:
-    samples are read by name and labels)."""
-    try:
-        return [sample for family in text_string_to_metric_families(text) for sample in family.samples], ()
-    except (ValueError, TypeError, IndexError, KeyError):
-        pass
-    samples: list[Sample] = []
-    problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            samples += [sample for family in text_string_to_metric_families(line + "\n") for sample in family.samples]
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
-            if len(problems) < MAX_PROBLEMS:
-                problems.append(f"line {number}: {str(exc)[:80]}")
-    return samples, tuple(problems)
 
 
 def _merge(ports: Iterable[PortMetrics]) -> dict[str, dict[Rank, float]]:

@@ -32,8 +32,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
+from resource_agent.exposition import parse_samples
 
 
 class ExpositionError(ValueError):
@@ -136,7 +135,7 @@ def parse_exposition(text: str, engine: str) -> list[EngineMetrics]:
     # name -> group -> other labels -> value; histogram buckets keyed by their `le`
     raw: dict[str, dict[GroupKey, dict[tuple[tuple[str, str], ...], float]]] = {}
     info: dict[str, dict[str, str]] = {}  # engine index -> CacheConfig labels (vLLM's info gauge has no model_name)
-    samples, problems = _samples(text)
+    samples, problems = parse_samples(text)
     for sample in samples:
         name = sample.name
         if not name.startswith(prefix) or name.endswith("_created"):
@@ -159,32 +158,6 @@ def parse_exposition(text: str, engine: str) -> list[EngineMetrics]:
     for group in groups:
         group.problems = problems
     return groups
-
-
-MAX_PROBLEMS = 20  # bad lines named per scrape
-
-
-def _samples(text: str) -> tuple[list[Sample], tuple[str, ...]]:
-    """Every sample of the body; when the body does not parse, line by line, skipping (and naming) bad lines.
-
-    prometheus_client's parser is all-or-nothing, so one torn or garbled line would cost the whole
-    scrape; the second pass parses each sample line on its own (the family comments are not needed:
-    samples are read by name and labels)."""
-    try:
-        return [sample for family in text_string_to_metric_families(text) for sample in family.samples], ()
-    except (ValueError, TypeError, IndexError, KeyError):
-        pass
-    samples: list[Sample] = []
-    problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            samples += [sample for family in text_string_to_metric_families(line + "\n") for sample in family.samples]
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
-            if len(problems) < MAX_PROBLEMS:
-                problems.append(f"line {number}: {str(exc)[:80]}")
-    return samples, tuple(problems)
 
 
 def _groups(engine: str, raw: Mapping[str, Mapping[GroupKey, Mapping[LabelPairs, float]]], info: Mapping[str, Mapping[str, str]]) -> list[EngineMetrics]:
