@@ -152,12 +152,6 @@ class FakeStore:
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.events: list[tuple[str, str]] = []
 
-    async def list_nodes(self) -> list[dict[str, Any]]:
-        return list(self.nodes.values())
-
-    async def list_reports(self) -> list[dict[str, Any]]:
-        return []
-
     async def patch_node(self, name: str, patch: dict[str, Any]) -> None:
         if name in self.refuse:
             raise RuntimeError("403 Forbidden")
