@@ -98,6 +98,7 @@ class Operator:
         self.packing = PackingTracker(settings.usage.packing_persist_seconds)
         self.checkpoints = checkpoints
         self._checkpoints_loaded = checkpoints is None
+        self._checkpoints_lock = asyncio.Lock()
         self._last_checkpoint = time.monotonic()
         self._pods: kopf.Index[Any, Any] | None = None  # the latest indexes kopf handed over (for the fleet pass)
         self._replicasets: kopf.Index[Any, Any] | None = None
@@ -231,10 +232,15 @@ class Operator:
         """Continue the histories kept in the cluster (once, before the first observation)."""
         if self._checkpoints_loaded or self.checkpoints is None:
             return
-        self._checkpoints_loaded = True
-        loaded = await self.checkpoints.load()
-        for ref, status in loaded:
-            self.usage.restore(ref, status.usage)
+        # Handlers run concurrently (a report event and a Node event at start): every caller waits for the
+        # one load, or a pass could judge the empty history while the load is in flight.
+        async with self._checkpoints_lock:
+            if self._checkpoints_loaded:
+                return
+            loaded = await self.checkpoints.load()
+            for ref, status in loaded:
+                self.usage.restore(ref, status.usage)
+            self._checkpoints_loaded = True
         logger.info("loaded %d workload usage checkpoint(s)", len(loaded))
 
     async def _workload_pass(self, index: kopf.Index[Any, Any], logger: kopf.Logger) -> None:

@@ -97,3 +97,32 @@ async def test_recommendations_gauge_is_kept_per_node_and_matches_a_full_count()
     del index["b"]
     operator.export_index(index)  # type: ignore[arg-type]  # the fleet pass recounts every node
     assert _gauge(metrics) == {("warning", "Resolved"): 1}
+
+
+async def test_concurrent_handlers_all_wait_for_the_one_checkpoint_load() -> None:
+    """A report event and a Node event at start both ask for the checkpoints: the second must not go on
+    with the empty history while the first load is in flight (it resolved a workload recommendation)."""
+    import asyncio
+
+    from resource_agent.api.usage import WorkloadRef, WorkloadUsageCheckpointStatus
+
+    release = asyncio.Event()
+    loads = 0
+
+    class SlowCheckpoints:
+        async def load(self) -> list[tuple[WorkloadRef, WorkloadUsageCheckpointStatus]]:
+            nonlocal loads
+            loads += 1
+            await release.wait()
+            return []
+
+    operator = Operator(OperatorSettings(priority=1, metrics_listen=None, health_listen=None), EventsOnly(),  # type: ignore[arg-type]
+                        OperatorMetrics(CollectorRegistry()), ActionExecutor(no_summary), checkpoints=SlowCheckpoints())  # type: ignore[arg-type]
+    log = logging.getLogger("test")
+    first = asyncio.create_task(operator._load_checkpoints(log))
+    second = asyncio.create_task(operator._load_checkpoints(log))
+    await asyncio.sleep(0.05)
+    assert not second.done(), "a second caller went on before the load finished"
+    release.set()
+    await asyncio.gather(first, second)
+    assert loads == 1 and operator._checkpoints_loaded
