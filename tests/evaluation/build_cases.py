@@ -233,7 +233,7 @@ class Host:
     psi_io_full: Callable[[int], float] = lambda step: 0.0
     disks: list[Disk] = field(default_factory=lambda: [Disk("nvme0n1", "/", 3500.0, lambda step: 900.0)])
 
-    def system(self, step: int) -> SystemSample:
+    def system(self, step: int, interval: float = INTERVAL) -> SystemSample:
         util = self.cpu(step)
         per_core = [round(min(100.0, max(0.0, util + 6 * math.sin(step + core))), 1) for core in range(min(self.cores, 16))]
         total = int(self.memory_gib * GIB)
@@ -243,7 +243,7 @@ class Host:
         return SystemSample(
             hostname=self.hostname,
             boot_id="7f3c2b1a-eval-4d5e-8f90-0123456789ab",
-            uptime_seconds=864_000.0 + step * INTERVAL,
+            uptime_seconds=864_000.0 + step * interval,
             cpu=CpuSample(
                 utilization_percent=round(util, 1),
                 per_core_utilization_percent=per_core,
@@ -272,10 +272,10 @@ class Host:
             networks=[NetworkSample(interface="eth0", rx_bytes_per_second=2.5e7, tx_bytes_per_second=1.1e7, rx_errors_per_second=0.0, tx_errors_per_second=0.0, rx_drops_per_second=0.0, tx_drops_per_second=0.0)],
         )
 
-    def pressure(self, step: int) -> PressureSample:
+    def pressure(self, step: int, interval: float = INTERVAL) -> PressureSample:
         def resource(some: float, full: float | None) -> PressureResource:
             def line(value: float) -> PressureLine:
-                return PressureLine(avg10=round(value, 2), avg60=round(value, 2), avg300=round(value, 2), total_microseconds=int(value * 1e4 * (step + 1) * INTERVAL))
+                return PressureLine(avg10=round(value, 2), avg60=round(value, 2), avg300=round(value, 2), total_microseconds=int(value * 1e4 * (step + 1) * interval))
 
             return PressureResource(some=line(some), full=line(full) if full is not None else None)
 
@@ -298,8 +298,8 @@ class LMCache:
     max_cpu_gib: float
     usage_fraction: float
 
-    def sample(self, step: int) -> LMCacheInstanceSample:
-        elapsed = (step + 1) * INTERVAL
+    def sample(self, step: int, interval: float = INTERVAL) -> LMCacheInstanceSample:
+        elapsed = (step + 1) * interval
         requested = self.requested_per_s * elapsed
         hits = requested * self.hit_rate
         namespace, pod = self.instance.split("/")
@@ -376,7 +376,7 @@ class Serving:
     gpu_memory_utilization: float = 0.9
     model_name: str = "meta-llama/Llama-3.1-8B-Instruct"
 
-    def samples(self, steps: int) -> list[ServingInstanceSample]:
+    def samples(self, steps: int, interval: float = INTERVAL) -> list[ServingInstanceSample]:
         namespace, pod = self.instance.split("/")
         ttft = _Observed(f"{self.instance}:ttft", VLLM_TTFT_BUCKETS, self.ttft_median_s)
         itl = _Observed(f"{self.instance}:itl", VLLM_ITL_BUCKETS, self.itl_median_s, 0.25)
@@ -384,14 +384,14 @@ class Serving:
         e2e = _Observed(f"{self.instance}:e2e", VLLM_REQUEST_BUCKETS, self.ttft_median_s + self.itl_median_s * self.output_tokens, 0.3)
         result, finished = [], 0
         for step in range(steps):
-            count = round(self.requests_per_s * INTERVAL * (step + 1)) - finished
+            count = round(self.requests_per_s * interval * (step + 1)) - finished
             finished += count
             queries = finished * self.prompt_tokens
             result.append(ServingInstanceSample(
                 instance=self.instance, engine="vllm", model_name=self.model_name, engine_index="0", pod=pod, namespace=namespace,
                 pod_uid=f"uid-{namespace}-{pod}", url=f"http://{pod}.{namespace}:8000/metrics",
                 requests_running=self.running(step), requests_waiting=self.waiting(step), kv_cache_usage_percent=self.kv_usage_percent(step),
-                preemptions_total=float(round(self.preemptions_per_s * INTERVAL * step)),
+                preemptions_total=float(round(self.preemptions_per_s * interval * step)),
                 prefix_cache_queries_total=queries, prefix_cache_hits_total=queries * self.prefix_hit_rate,
                 prompt_tokens_total=queries, generation_tokens_total=finished * self.output_tokens,
                 requests_finished_total=float(finished), requests_finished_by_reason={"stop": float(finished), "length": 0.0, "abort": 0.0},
@@ -412,14 +412,15 @@ class Recording:
     caches: list[LMCache] = field(default_factory=list)
     servings: list[Serving] = field(default_factory=list)
     samples: int = 24
+    interval: float = INTERVAL  # seconds between samples (the agent's --interval)
     pci_gpu_count: int | None = None  # default: the number of GPUs
     extra_lost: Callable[[int], list[LostGpu]] = lambda step: []
 
     def build(self) -> list[Sample]:
         result = []
-        engines = [serving.samples(self.samples) for serving in self.servings]
+        engines = [serving.samples(self.samples, self.interval) for serving in self.servings]
         for step in range(self.samples):
-            timestamp = START + step * INTERVAL
+            timestamp = START + step * self.interval
             collectors = [CollectorStatus(name="system", state=CollectorState.OK, duration_seconds=0.002), CollectorStatus(name="pressure", state=CollectorState.OK, duration_seconds=0.0004)]
             gpu = None
             if self.gpus:
@@ -436,13 +437,13 @@ class Recording:
                 collectors.append(CollectorStatus(name="gpu", state=CollectorState.OK, duration_seconds=0.03))
             else:
                 collectors.append(CollectorStatus(name="gpu", state=CollectorState.UNAVAILABLE, reason="NVML not available", duration_seconds=0.0))
-            lmcache = LMCacheSample(instances=[c.sample(step) for c in self.caches]) if self.caches else None
+            lmcache = LMCacheSample(instances=[c.sample(step, self.interval) for c in self.caches]) if self.caches else None
             if lmcache is not None:
                 collectors.append(CollectorStatus(name="lmcache", state=CollectorState.OK, duration_seconds=0.01))
             serving = ServingSample(instances=[samples[step] for samples in engines]) if engines else None
             if serving is not None:
                 collectors.append(CollectorStatus(name="serving", state=CollectorState.OK, duration_seconds=0.008))
-            result.append(Sample(timestamp=timestamp, system=self.host.system(step), pressure=self.host.pressure(step), gpu=gpu, lmcache=lmcache, serving=serving, collectors=collectors))
+            result.append(Sample(timestamp=timestamp, system=self.host.system(step, self.interval), pressure=self.host.pressure(step, self.interval), gpu=gpu, lmcache=lmcache, serving=serving, collectors=collectors))
         return result
 
 
@@ -626,6 +627,24 @@ def _() -> Recording:
     name = "nearmiss-vllm-idle-replica-short-window"
     engine = Serving("llm/vllm-0", requests_per_s=0.0, running=const(0.0), waiting=const(0.0), kv_usage_percent=const(0.0))
     return Recording(Host("gpu-h100-s2"), [serving_gpu(name, H100, 0, 0.90, sm=0.5)], servings=[engine])
+
+
+def idle_replica(name: str, minutes: int) -> Recording:
+    """A vLLM replica with no traffic for `minutes`, sampled once a minute (`agent --interval 1m`)."""
+    engine = Serving("llm/vllm-0", requests_per_s=0.0, running=const(0.0), waiting=const(0.0), kv_usage_percent=const(0.0))
+    used = vllm_reserved_mib(H100, 0.90)
+    gpu = Gpu(H100, 0, sm=const(0.0), memory_used_mib=const(used), temperature=const(35.0), processes=lambda step: [vllm_process(4000, used)])
+    return Recording(Host(name), [gpu], servings=[engine], samples=minutes + 1, interval=60.0)
+
+
+@case("nearmiss-vllm-idle-replica-45min")
+def _() -> Recording:
+    return idle_replica("gpu-h100-s3", 45)
+
+
+@case("fault-vllm-idle-replica-2h")
+def _() -> Recording:
+    return idle_replica("gpu-h100-s4", 120)
 
 
 @case("nearmiss-xid43-after-app-exit")
