@@ -2,6 +2,8 @@ from resource_agent.analysis.engine import analyze
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import gpu as rules
 from resource_agent.api.findings import ActionType, Severity
+from resource_agent.node_agent.window import summarize
+from resource_agent.scenarios import generate
 from tests.analysis.analysis_builders import fired, gpu, node, st
 
 POLICY = Policy()
@@ -125,3 +127,12 @@ def test_threshold_overrides_change_what_fires():
 
 def test_healthy_node_has_no_gpu_findings():
     assert analyze(node()).findings == []
+
+
+def test_an_idle_replicas_gpus_are_left_to_the_serving_rule_unless_it_is_disabled():
+    """One fault, one recommendation: GPUs held by an idle replica are the replica's finding."""
+    summary = summarize(list(generate("serving-idle-replica", samples=LONG_IDLE, interval_seconds=5.0)), "gpu-node-1")
+    assert rules.idle_gpu_holding_memory(summary, POLICY) == []
+    assert [f.rule for f in analyze(summary).findings if f.target.kind.value != "node"].count("serving-idle-replica") == 1
+    alone = Policy(disabled_rules=["serving-idle-replica"])
+    assert fired(rules.idle_gpu_holding_memory(summary, alone)) == [("gpu-idle-holding-memory", "gpu6"), ("gpu-idle-holding-memory", "gpu7")]

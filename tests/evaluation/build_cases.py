@@ -630,11 +630,11 @@ def _() -> Recording:
 
 
 def idle_replica(name: str, minutes: int) -> Recording:
-    """A vLLM replica with no traffic for `minutes`, sampled once a minute (`agent --interval 1m`)."""
+    """A vLLM replica with no traffic for `minutes`, sampled every 3 minutes (`agent --interval 3m`) to keep the file small."""
     engine = Serving("llm/vllm-0", requests_per_s=0.0, running=const(0.0), waiting=const(0.0), kv_usage_percent=const(0.0))
     used = vllm_reserved_mib(H100, 0.90)
     gpu = Gpu(H100, 0, sm=const(0.0), memory_used_mib=const(used), temperature=const(35.0), processes=lambda step: [vllm_process(4000, used)])
-    return Recording(Host(name), [gpu], servings=[engine], samples=minutes + 1, interval=60.0)
+    return Recording(Host(name), [gpu], servings=[engine], samples=minutes // 3 + 1, interval=180.0)
 
 
 @case("nearmiss-vllm-idle-replica-45min")

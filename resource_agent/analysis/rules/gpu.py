@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from resource_agent.analysis.rule import RuleContext, rule
-from resource_agent.analysis.rules.serving import engines_on_gpu
+from resource_agent.analysis.rules.serving import engines_on_gpu, idle_replica, is_idle_replica
 from resource_agent.analysis.support import (
     action,
     evidence,
@@ -105,8 +105,11 @@ def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Find
     process is younger than `young_process_seconds` (weights load, KV cache is reserved,
     CUDA graphs are captured), the rule waits. A serving replica idles through every traffic
     lull, so a short window makes this info (a candidate for consolidation); it becomes a
-    warning once the GPU has been idle for `warning_window_seconds`."""
+    warning once the GPU has been idle for `warning_window_seconds`. A GPU whose serving
+    engines are all idle replicas is left to serving-idle-replica: the memory is the engine's
+    reservation and the fix (scale the replica) is on the engine, so it is one recommendation."""
     limits = ctx.limits
+    replica_limits = ctx.thresholds_of(idle_replica)
     severity = Severity.WARNING if window_seconds(summary) >= limits["warning_window_seconds"] else Severity.INFO
     findings = []
     for gpu in summary.gpu.devices:
@@ -114,6 +117,9 @@ def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Find
         if sm is None or used_percent is None or not is_idle_holding_memory(gpu, limits):
             continue
         if loading_reason(gpu, summary, limits) is not None:
+            continue
+        held_by = engines_on_gpu(summary, gpu)
+        if replica_limits is not None and held_by and all(is_idle_replica(engine, replica_limits) for engine in held_by):
             continue
         held = gpu.memory_used_bytes.mean if gpu.memory_used_bytes else 0.0
         owners = f" by {len(gpu.processes)} process(es)" if gpu.processes else ""

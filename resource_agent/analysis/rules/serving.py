@@ -179,6 +179,14 @@ def scheduler_bound(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     return findings
 
 
+def is_idle_replica(engine: ServingInstanceSummary, limits: Mapping[str, float]) -> bool:
+    """The engine finished, ran and queued nothing over the window (with `IDLE_REPLICA`'s thresholds)."""
+    running, waiting, rate = engine.requests_running, engine.requests_waiting, engine.requests_per_second
+    if running is None or running.max > 0 or (waiting is not None and waiting.max > 0):
+        return False
+    return rate is not None and rate <= limits["requests_per_second_max"]
+
+
 @rule(
     IDLE_REPLICA,
     actions=(ActionType.SCALE_SERVING_REPLICAS,),
@@ -196,10 +204,8 @@ def idle_replica(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     severity = Severity.WARNING if window_seconds(summary) >= limits["warning_window_seconds"] else Severity.INFO
     findings = []
     for engine in engines(summary):
-        running, waiting, rate = engine.requests_running, engine.requests_waiting, engine.requests_per_second
-        if running is None or running.max > 0 or (waiting is not None and waiting.max > 0):
-            continue
-        if rate is None or rate > limits["requests_per_second_max"]:
+        running, rate = engine.requests_running, engine.requests_per_second
+        if running is None or rate is None or not is_idle_replica(engine, limits):
             continue
         gpus = f" on GPU {', '.join(str(i) for i in engine.gpu_indices)}" if engine.gpu_indices else ""
         findings.append(_finding(
