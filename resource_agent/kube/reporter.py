@@ -11,7 +11,6 @@ stays bounded however long the outage).
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from resource_agent.api.resources import (
     REPORT_PLURAL,
     VERSION,
 )
+from resource_agent.api.stored import stored_form
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import rfc3339
 from resource_agent.kube.config import load_api_client
@@ -53,46 +53,10 @@ def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
     }
 
 
-STAT_KEYS = frozenset({"mean", "p95", "max", "min", "last"})
-STAT_DIGITS = 3  # significant digits of window statistics (mean, p95, max, min, last)
-
-
 def compact_status(summary: NodeSummary) -> dict[str, Any]:
-    """The summary as stored in the report, smaller: lists and maps that are empty and at their default are
-    left out (validation restores them; zero counters and false flags stay, people read them) and window
-    statistics are rounded to 3 significant digits (the rules compare them with thresholds; the
-    high-resolution series are in Prometheus). Every other number (times, sizes, counters, limits) is exact."""
-    full = summary.model_dump(mode="json", by_alias=True, exclude_none=True)
-    lean = summary.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-    compact: dict[str, Any] = _round_stats(_drop_empty_defaults(full, lean))
-    return compact
-
-
-def _drop_empty_defaults(full: Any, lean: Any) -> Any:
-    """`full` without the empty lists and maps that `lean` (the same dump without defaults) left out."""
-    if isinstance(full, dict) and isinstance(lean, dict):
-        return {key: _drop_empty_defaults(value, lean[key]) if key in lean else value
-                for key, value in full.items() if key in lean or value not in ({}, [])}
-    if isinstance(full, list) and isinstance(lean, list) and len(full) == len(lean):
-        return [_drop_empty_defaults(a, b) for a, b in zip(full, lean, strict=True)]
-    return full
-
-
-def _round_stats(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.keys() == STAT_KEYS:
-            return {key: _significant(item) for key, item in value.items()}
-        return {key: _round_stats(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_round_stats(item) for item in value]
-    return value
-
-
-def _significant(number: float | int) -> float | int:
-    if not isinstance(number, float) or not number or not math.isfinite(number):
-        return number
-    rounded = round(number, STAT_DIGITS - 1 - math.floor(math.log10(abs(number))))
-    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    """The summary as stored in the report: the statistics and fields the analysis and people read, rounded
+    statistics, no defaults (`resource_agent.api.stored`); the rest is in /metrics, `scan` and recordings."""
+    return stored_form(summary)
 
 
 def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
