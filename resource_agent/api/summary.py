@@ -39,8 +39,9 @@ class Stat(ApiModel):
     last: float = NAN
     """Value of the most recent sample."""
 
+    # no return annotation: pydantic would make it the serialization schema (and the CRD's) instead of the fields'
     @model_serializer(mode="wrap")
-    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         dumped: dict[str, Any] = handler(self)
         return {key: value for key, value in dumped.items() if not (isinstance(value, float) and math.isnan(value))}
 
