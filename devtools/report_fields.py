@@ -13,7 +13,7 @@ table the reporter keeps (`resource_agent.api.stored`) must cover it (tests/api/
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -108,8 +108,9 @@ def _any_pod(holder: PodKey) -> PodInfo:
                    node_name=None, phase="Running", owners=(), gpus=1)
 
 
-def case_summaries() -> Iterator[tuple[str, NodeSummary]]:
-    """Every evaluation case's summary, then every scenario's (60 samples, 8 GPUs, a simulated vLLM engine)."""
+def case_summaries(vllm_profiles: Sequence[str] | None = None) -> Iterator[tuple[str, NodeSummary]]:
+    """Every evaluation case's summary, then every scenario's (60 samples, 8 GPUs) with a simulated vLLM engine
+    of each load profile (`vllm_profiles`; default: all)."""
     from devtools.serving_simulator import PROFILES, SimulatedEngine
     from resource_agent.node_agent.window import summarize
     from resource_agent.scenarios import generate, list_scenarios
@@ -123,7 +124,7 @@ def case_summaries() -> Iterator[tuple[str, NodeSummary]]:
     endpoint = Endpoint(id="llm/vllm-0", engine="vllm", url="http://10.0.3.17:8000/metrics", pod="vllm-0",
                         namespace="llm", pod_uid="uid-vllm-0")
     for scenario in list_scenarios():
-        for profile in PROFILES:
+        for profile in PROFILES if vllm_profiles is None else vllm_profiles:
             clock = [0.0]
             engine = SimulatedEngine("vllm", PROFILES[profile], seed=7, clock=lambda: clock[0])
             samples = []
@@ -135,9 +136,10 @@ def case_summaries() -> Iterator[tuple[str, NodeSummary]]:
             yield f"scenario {scenario} + vllm {profile}", summarize(samples, "gpu-node-00001")
 
 
-def measure() -> set[Read]:
+def measure(vllm_profiles: Sequence[str] | None = None) -> set[Read]:
+    """The reads of every reader over `case_summaries(vllm_profiles)`."""
     reads: set[Read] = set()
-    for _, summary in case_summaries():
+    for _, summary in case_summaries(vllm_profiles):
         with traced(summary) as seen:
             read_everything(summary)
         reads |= seen

@@ -112,7 +112,6 @@ DROPPED_FIELDS: frozenset[tuple[type[BaseModel], str]] = frozenset({
     (LMCacheInstanceSummary, "remote_gets"),
     (LMCacheInstanceSummary, "saved_prefill_tokens"),
     (LMCacheInstanceSummary, "saved_kv_bytes"),
-    (LMCacheInstanceSummary, "kv_bytes_per_token"),
     (LMCacheInstanceSummary, "local_cpu_enabled"),
     (LMCacheInstanceSummary, "max_local_disk_size_bytes"),
     # serving engines: throughput and configuration no rule reads (the engine's own /metrics has them)

@@ -207,16 +207,19 @@ def summary_of(name: str, directory: Path = CASES_DIR) -> NodeSummary:
 
 def run_case(name: str, directory: Path = CASES_DIR, policy: Policy | None = None, as_stored: bool = False) -> list[Finding]:
     """The `resource-agent analyze --input` path: stream-reduce the recording, summarise, analyse.
-    `as_stored`: the operator's path, the summary as the agent stores it in its ResourceReport (compacted, rounded)."""
+    `as_stored`: the operator's path, the summary as the agent stores it in its ResourceReport (`stored`)."""
     summary = summary_of(name, directory)
-    if as_stored:
-        from datetime import UTC, datetime
+    return analyze(stored(summary) if as_stored else summary, policy or Policy()).findings
 
-        from resource_agent.api.resources import ResourceReportStatus
-        from resource_agent.kube.reporter import report_status
 
-        summary = ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
-    return analyze(summary, policy or Policy()).findings
+def stored(summary: NodeSummary) -> NodeSummary:
+    """The summary as the operator reads it: the agent's stored report body (`kube.reporter.report_status`), validated."""
+    from datetime import UTC, datetime
+
+    from resource_agent.api.resources import ResourceReportStatus
+    from resource_agent.kube.reporter import report_status
+
+    return ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
 
 
 @dataclass
