@@ -126,7 +126,7 @@ def case_summaries(vllm_profiles: Sequence[str] | None = None) -> Iterator[tuple
     for scenario in list_scenarios():
         for profile in PROFILES if vllm_profiles is None else vllm_profiles:
             clock = [0.0]
-            engine = SimulatedEngine("vllm", PROFILES[profile], seed=7, clock=lambda: clock[0])
+            engine = SimulatedEngine("vllm", PROFILES[profile], seed=7, clock=lambda clock=clock: clock[0])
             samples = []
             for step, sample in enumerate(generate(scenario, seed=0, samples=60, gpus=8)):
                 clock[0] = step * 5.0

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 from resource_agent.api.base import ApiModel
 from resource_agent.api.samples import CollectorStatus, GpuAllocation, GpuProcess
 
-
 NAN = math.nan
 
 
