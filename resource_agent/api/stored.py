@@ -156,6 +156,8 @@ def stored_form(model: BaseModel) -> dict[str, Any]:
                 continue
             encoded: Any = {member: _significant(getattr(value, member)) for member in members
                             if math.isfinite(getattr(value, member))}
+            if not encoded:
+                continue
         elif (kind, name) in ROUNDED_FIELDS:
             encoded = _significant(value)
         elif isinstance(value, BaseModel):
