@@ -23,6 +23,7 @@ from typing import Any
 
 from devtools.serving_simulator import PROFILES, SimulatedEngine
 from resource_agent.analysis.engine import analyze
+from resource_agent.api.crd import report_crd
 from resource_agent.api.resources import API_VERSION, ResourceReportStatus
 from resource_agent.api.samples import ServingSample
 from resource_agent.api.summary import NodeSummary
@@ -50,18 +51,21 @@ def node_summary() -> NodeSummary:
     return summarize(samples, "gpu-node-00001")
 
 
-def fields_v1(value: Any) -> Any:
-    """The managedFields fieldsV1 set of an applied object (maps by key; lists atomic)."""
-    if isinstance(value, dict):
-        return {f"f:{key}": fields_v1(item) for key, item in value.items()}
+def fields_v1(value: Any, schema: dict[str, Any]) -> Any:
+    """The managedFields fieldsV1 set of an applied object (maps by key, unless the CRD marks them atomic;
+    lists atomic)."""
+    if isinstance(value, dict) and schema.get("x-kubernetes-map-type") != "atomic":
+        properties = schema.get("properties", {})
+        return {f"f:{key}": fields_v1(item, properties.get(key, {})) for key, item in value.items()}
     return {}
 
 
-def sizes(status: dict[str, Any]) -> dict[str, int]:
+def sizes(status: dict[str, Any], schema: dict[str, Any]) -> dict[str, int]:
     body = json.dumps(status, separators=(",", ":"))
     managed = json.dumps({"manager": "resource-agent", "operation": "Apply", "subresource": "status",
                           "apiVersion": API_VERSION, "time": "2026-01-01T00:00:00Z",
-                          "fieldsType": "FieldsV1", "fieldsV1": fields_v1({"status": status})}, separators=(",", ":"))
+                          "fieldsType": "FieldsV1", "fieldsV1": fields_v1({"status": status}, schema)},
+                         separators=(",", ":"))
     return {"status": len(body), "managed_fields": len(managed), "stored": len(body) + len(managed) + METADATA_BYTES}
 
 
@@ -73,7 +77,9 @@ def main() -> int:
     now = datetime.now(UTC)
     full = {**summary.to_wire(), "reportedAt": "2026-01-01T00:00:00Z"}
     stored = report_status(summary, now)["status"]
-    before, after = sizes(full), sizes(stored)
+    # before: the summary as to_wire() gives it, owned field by field; after: the reporter's body under the CRD
+    before = sizes(full, {})
+    after = sizes(stored, report_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     assert report_object(summary, "uid")["metadata"]["name"] == summary.node_name
     found = sorted((f.rule, f.target.name) for f in analyze(summary).findings)
     again = sorted((f.rule, f.target.name) for f in analyze(ResourceReportStatus.model_validate(stored)).findings)

@@ -73,8 +73,10 @@ def test_default_values_schedule_agents_on_nfd_labelled_gpu_nodes(cluster: Clust
 
 # --- stale reports ------------------------------------------------------------------------------
 
-REPORT_INTERVAL = 3.0  # seconds: the agents' --report-interval and the operator's --report-interval
-STALE_INTERVALS = 3
+REPORT_INTERVAL = 1.5  # seconds: the agents' --report-interval and the operator's --report-interval
+REPORT_HEARTBEAT = 3.0  # seconds: the agents' --report-heartbeat and the operator's --report-heartbeat
+STALE_HEARTBEATS = 2
+STALE_AFTER = STALE_HEARTBEATS * REPORT_HEARTBEAT + REPORT_INTERVAL
 
 
 def _objects(cluster: ClusterHandle, plural: str) -> list[dict[str, Any]]:
@@ -99,11 +101,13 @@ def test_stopped_agent_gives_a_stale_report_recommendation(cluster: ClusterHandl
     cluster.add_nodes([NodeSpec(name, gpus=8) for name in nodes.values()])
     install_crds(cluster.kubectl)
     log_dir = tmp_path_factory.mktemp("stale-logs")
-    interval = f"{REPORT_INTERVAL:g}s"
+    interval, heartbeat = f"{REPORT_INTERVAL:g}s", f"{REPORT_HEARTBEAT:g}s"
     agents = {key: agent_process(node, "idle-gpu-holding-memory", log_dir, kubeconfig=cluster.kubeconfig,
-                                 report_interval=interval, window="10s").start() for key, node in nodes.items()}
+                                 report_interval=interval, report_heartbeat=heartbeat, window="10s").start()
+              for key, node in nodes.items()}
     operator = operator_process(log_dir, kubeconfig=cluster.kubeconfig, fleet_interval="1s")
-    operator.args += [f"--report-interval={interval}", f"--stale-intervals={STALE_INTERVALS}", "--no-workloads"]
+    operator.args += [f"--report-interval={interval}", f"--report-heartbeat={heartbeat}",
+                      f"--stale-heartbeats={STALE_HEARTBEATS}", "--no-workloads"]
     processes = [*agents.values(), operator.start()]
 
     def diagnostics() -> str:
@@ -113,22 +117,23 @@ def test_stopped_agent_gives_a_stale_report_recommendation(cluster: ClusterHandl
         reported = lambda: {r["metadata"]["name"] for r in _objects(cluster, "resourcereports")} >= set(nodes.values())  # noqa: E731
         try:
             wait_until(reported, 60, what="both reports")
-            # both fresh: no stale recommendation while both agents write (two intervals of quiet)
-            time.sleep(2 * REPORT_INTERVAL)
+            # both fresh: a quiet node (unchanged findings: written once per heartbeat) is not stale, for
+            # longer than the stale threshold
+            time.sleep(STALE_AFTER + 2 * REPORT_INTERVAL)
         except TimeoutError:
             pytest.fail(f"the agents wrote no reports\n{diagnostics()}")
         assert _stale_recommendation(cluster, nodes["b"]) is None, diagnostics()
         agents["b"].stop()
         stopped = time.monotonic()
         try:
-            wait_until(lambda: _stale_recommendation(cluster, nodes["b"]), 10 * REPORT_INTERVAL, interval=0.25, what="report-stale")
+            wait_until(lambda: _stale_recommendation(cluster, nodes["b"]), 4 * STALE_AFTER, interval=0.25, what="report-stale")
         except TimeoutError:
             pytest.fail(f"no report-stale recommendation for {nodes['b']}\n{diagnostics()}")
         elapsed = time.monotonic() - stopped
-        print(f"report-stale after {elapsed:.1f} s = {elapsed / REPORT_INTERVAL:.2f} report intervals")
-        # stale once the last write is more than 3 intervals old: at most 3 intervals after the stop
-        # (its last write came at most one interval before it), plus one fleet pass and the 2-core slack
-        assert elapsed <= STALE_INTERVALS * REPORT_INTERVAL + 3.0, f"{elapsed:.1f} s\n{diagnostics()}"
+        print(f"report-stale after {elapsed:.1f} s (threshold {STALE_AFTER:g} s)")
+        # stale once the last write is older than the threshold: at most the threshold after the stop (its
+        # last write came before it), plus one fleet pass and the 2-core slack
+        assert elapsed <= STALE_AFTER + 3.0, f"{elapsed:.1f} s\n{diagnostics()}"
         assert _stale_recommendation(cluster, nodes["a"]) is None  # the running agent's report is fresh
     finally:
         stop_all(processes)

@@ -92,15 +92,18 @@ def agent_process(
     interval: str = "1s",
     window: str = "30s",
     report_interval: str = "5s",
+    report_heartbeat: str = "30s",
     log_level: str = "info",
 ) -> ManagedProcess:
-    """`resource-agent agent` on a simulated node: the scenario collector instead of NVML/psutil."""
+    """`resource-agent agent` on a simulated node: the scenario collector instead of NVML/psutil. The heartbeat
+    is short (an unchanged report is written again after 30 s) so a demo's reports stay visibly fresh."""
     args = [
         *cli(), "agent",
         f"--node-name={node}",
         "--collector.scenario", f"--scenario={scenario}", f"--scenario-seed={seed}",
         "--no-collector.system", "--no-collector.pressure", "--no-collector.gpu", "--no-collector.lmcache",
         f"--interval={interval}", f"--window={window}", f"--report-interval={report_interval}",
+        f"--report-heartbeat={report_heartbeat}",
         f"--listen=127.0.0.1:{free_port()}",
         "--report", f"--kubeconfig={kubeconfig}", f"--log-level={log_level}",
     ]

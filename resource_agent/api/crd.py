@@ -23,6 +23,7 @@ from resource_agent.api.resources import (
     ResourceReportSpec,
     ResourceReportStatus,
 )
+from resource_agent.api.stored import SHARED_KEYS as SHARED_GPU_KEYS
 from resource_agent.api.usage import CHECKPOINT_KIND, CHECKPOINT_PLURAL, WorkloadUsageCheckpointSpec, WorkloadUsageCheckpointStatus
 
 _DROPPED_KEYS = {"title", "default", "examples"}
@@ -159,9 +160,16 @@ def report_crd() -> dict[str, Any]:
     spec["x-kubernetes-validations"] = [
         {"rule": "self.nodeName == oldSelf.nodeName", "message": "spec.nodeName is immutable"}
     ]
+    status = structural(ResourceReportStatus)
+    # one writer (the agent) sets the whole status on every write: one managedFields entry for it instead of
+    # one per field (the stored object is smaller; fields the agent stops sending go, as they would anyway)
+    status["x-kubernetes-map-type"] = "atomic"
+    # a device may leave out what gpu.shared gives for every device (validation copies it back)
+    devices = status["properties"]["gpu"]["properties"]["devices"]["items"]
+    devices["required"] = [name for name in devices.get("required", []) if name not in SHARED_GPU_KEYS]
     schema = _root(
         spec,
-        structural(ResourceReportStatus),
+        status,
         [{"rule": "self.metadata.name == self.spec.nodeName", "message": "metadata.name must equal spec.nodeName"}],
     )
     columns: list[dict[str, Any]] = [

@@ -8,27 +8,41 @@ window instead of the raw series (Prometheus keeps the series).
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from resource_agent.api.base import ApiModel
 from resource_agent.api.samples import CollectorStatus, GpuAllocation, GpuProcess
 
+NAN = math.nan
+
 
 class Stat(ApiModel):
-    """Window statistics of one metric."""
+    """Window statistics of one metric.
 
-    mean: float
+    A window summary has every member. A stored ResourceReport keeps only the members something reads
+    (`resource_agent.api.stored.KEPT_STATS`): the others are absent there and read as NaN here (no
+    comparison with NaN holds; NaN members are left out when dumped)."""
+
+    mean: float = NAN
     """Mean over the window."""
-    p95: float
+    p95: float = NAN
     """95th percentile over the window."""
-    max: float
+    max: float = NAN
     """Highest value in the window."""
-    min: float
+    min: float = NAN
     """Lowest value in the window."""
-    last: float
+    last: float = NAN
     """Value of the most recent sample."""
+
+    # no return annotation: pydantic would make it the serialization schema (and the CRD's) instead of the fields'
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        dumped: dict[str, Any] = handler(self)
+        return {key: value for key, value in dumped.items() if not (isinstance(value, float) and math.isnan(value))}
 
 
 class Window(ApiModel):
@@ -106,11 +120,11 @@ class MemorySummary(ApiModel):
     """Physical memory in total, in bytes."""
     available_bytes: Stat
     """Memory available for new work without swapping, in bytes."""
-    used_bytes: Stat
+    used_bytes: Stat | None = None
     """Memory in use, in bytes."""
-    cached_bytes: Stat
+    cached_bytes: Stat | None = None
     """Page cache, in bytes."""
-    buffers_bytes: Stat
+    buffers_bytes: Stat | None = None
     """Buffer memory, in bytes."""
     available_percent: Stat
     """Available memory as a share of the total, in percent."""
@@ -169,9 +183,9 @@ class NetworkSummary(ApiModel):
 class PressureLineSummary(ApiModel):
     avg10: Stat
     """PSI 10-second average share of stalled time, in percent."""
-    avg60: Stat
+    avg60: Stat | None = None
     """PSI 60-second average share of stalled time, in percent."""
-    stalled_seconds: float
+    stalled_seconds: float | None = None
     """Seconds tasks were stalled during the window (increase of the PSI total counter)."""
 
 
@@ -359,6 +373,36 @@ class LostGpuSummary(ApiModel):
     """Unix time (seconds) it was first seen lost on this boot."""
 
 
+class GpuSharedFields(ApiModel):
+    """Fields every GPU of a node has the same value of, named once in a stored ResourceReport.
+
+    The agent's report leaves them out of each `devices` entry; reading the report copies them back
+    into every device (and clears `shared`), so readers see whole devices."""
+
+    name: str | None = None
+    """Product name as NVML reports it."""
+    mig_mode: bool | None = None
+    """True when MIG mode is enabled."""
+    memory_total_bytes: int | None = None
+    """Device memory in total, in bytes."""
+    slowdown_temperature_celsius: float | None = None
+    """Temperature at which the GPUs slow down."""
+    shutdown_temperature_celsius: float | None = None
+    """Temperature at which the GPUs shut down."""
+    power_limit_watts: float | None = None
+    """Enforced power limit, in watts."""
+    power_default_limit_watts: float | None = None
+    """Default power limit, in watts."""
+    sm_clock_max_mhz: float | None = None
+    """Highest SM clock, in MHz."""
+    ecc: EccSummary | None = None
+    """ECC errors, retired pages and remapped rows."""
+    pcie: PcieSummary | None = None
+    """PCIe link state."""
+    recovery_action: str | None = None
+    """The last recovery action NVML recommended."""
+
+
 class GpuSection(ApiModel):
     available: bool
     """True when NVML answered."""
@@ -370,6 +414,19 @@ class GpuSection(ApiModel):
     """GPUs NVML lost or does not list; kept until the GPU is back or the node reboots."""
     expected_count: int | None = None
     """NVIDIA GPUs the PCI bus lists; more than NVML sees means a GPU is missing."""
+    shared: GpuSharedFields | None = None
+    """In a stored report: the fields every device has the same value of (left out of each device); read back into every device."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spread_shared(cls, data: Any) -> Any:
+        """A stored report's `shared` fields, copied into every device (a device's own value wins)."""
+        if not isinstance(data, dict) or not data.get("shared"):
+            return data
+        shared = data["shared"]
+        shared = shared.model_dump(exclude_none=True) if isinstance(shared, BaseModel) else shared
+        devices = [{**shared, **device} if isinstance(device, dict) else device for device in data.get("devices") or []]
+        return {**data, "devices": devices, "shared": None}
 
 
 # --- LMCache -----------------------------------------------------------------------

@@ -93,6 +93,7 @@ def _record(sampler: Sampler, path: Path, duration: float, interval: float) -> N
 @click.option("--interval", type=DURATION, help="Time between samples (90s, 1m30s, 1h).  [default: 5s]")
 @click.option("--window", type=DURATION, help="Length of the summarised window.  [default: 5m]")
 @click.option("--report-interval", type=DURATION, help="Time between summary reports.  [default: 60s]")
+@click.option("--report-heartbeat", type=DURATION, help="Write an unchanged ResourceReport again after this long (a material change is written at the next report interval).  [default: 5m]")
 @click.option("--listen", help=f"HTTP address for /metrics, /healthz, /readyz, /report.  [default: 0.0.0.0:{DEFAULT_PORT}]")
 @log_level_option()
 @click.option("--state-file", type=click.Path(dir_okay=False, path_type=Path), help="Keep standing GPU faults (fatal XIDs, lost GPUs) in this JSON file across agent restarts on the same boot.")
@@ -127,7 +128,7 @@ def agent(config: AgentConfig, enabled: dict[str, bool]) -> None:
     if config.report:
         from resource_agent.kube.reporter import attach_report_writer  # kubernetes only on this path
 
-        writer = attach_report_writer(node_agent, str(config.kubeconfig) if config.kubeconfig else None)
+        writer = attach_report_writer(node_agent, str(config.kubeconfig) if config.kubeconfig else None, config.report_heartbeat)
     run_until_signalled(node_agent, server)
     if writer is not None:
         writer.stop()

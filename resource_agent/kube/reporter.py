@@ -2,24 +2,28 @@
 
 Server-side apply under the agent's field manager. The agent hands over a
 summary every report interval, or early when something significant happened
-(a new XID, a threshold crossed: see `node_agent.agent.significant`); the
-writer never writes more often than that. While the API server is away it
-retries with backoff and keeps only the latest summary (one slot, so memory
-stays bounded however long the outage).
+(a new XID, a threshold crossed: see `node_agent.agent.significant`). The
+writer writes it when it is material against the last summary written (what
+the analysis would conclude could change: `analysis.materiality`) and
+otherwise once per heartbeat, so an unchanged healthy node writes a few times
+an hour and the operator still tells a quiet node from a gone agent. While the
+API server is away it retries with backoff and keeps only the latest summary
+(one slot, so memory stays bounded however long the outage).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from resource_agent.analysis.materiality import ReportDigest, WriteCadence
 from resource_agent.api.resources import (
     AGENT_FIELD_MANAGER,
     API_VERSION,
@@ -28,12 +32,15 @@ from resource_agent.api.resources import (
     REPORT_PLURAL,
     VERSION,
 )
+from resource_agent.api.stored import stored_form
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import rfc3339
 from resource_agent.kube.config import load_api_client
 from resource_agent.node_agent.agent import Agent
 
 log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT_SECONDS = 300.0
 
 APPLY_PATCH = "application/apply-patch+yaml"
 
@@ -53,46 +60,10 @@ def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
     }
 
 
-STAT_KEYS = frozenset({"mean", "p95", "max", "min", "last"})
-STAT_DIGITS = 3  # significant digits of window statistics (mean, p95, max, min, last)
-
-
 def compact_status(summary: NodeSummary) -> dict[str, Any]:
-    """The summary as stored in the report, smaller: lists and maps that are empty and at their default are
-    left out (validation restores them; zero counters and false flags stay, people read them) and window
-    statistics are rounded to 3 significant digits (the rules compare them with thresholds; the
-    high-resolution series are in Prometheus). Every other number (times, sizes, counters, limits) is exact."""
-    full = summary.model_dump(mode="json", by_alias=True, exclude_none=True)
-    lean = summary.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-    compact: dict[str, Any] = _round_stats(_drop_empty_defaults(full, lean))
-    return compact
-
-
-def _drop_empty_defaults(full: Any, lean: Any) -> Any:
-    """`full` without the empty lists and maps that `lean` (the same dump without defaults) left out."""
-    if isinstance(full, dict) and isinstance(lean, dict):
-        return {key: _drop_empty_defaults(value, lean[key]) if key in lean else value
-                for key, value in full.items() if key in lean or value not in ({}, [])}
-    if isinstance(full, list) and isinstance(lean, list) and len(full) == len(lean):
-        return [_drop_empty_defaults(a, b) for a, b in zip(full, lean, strict=True)]
-    return full
-
-
-def _round_stats(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.keys() == STAT_KEYS:
-            return {key: _significant(item) for key, item in value.items()}
-        return {key: _round_stats(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_round_stats(item) for item in value]
-    return value
-
-
-def _significant(number: float | int) -> float | int:
-    if not isinstance(number, float) or not number or not math.isfinite(number):
-        return number
-    rounded = round(number, STAT_DIGITS - 1 - math.floor(math.log10(abs(number))))
-    return int(rounded) if rounded.is_integer() and abs(rounded) < 2**53 else rounded
+    """The summary as stored in the report: the statistics and fields the analysis and people read, rounded
+    statistics, no defaults (`resource_agent.api.stored`); the rest is in /metrics, `scan` and recordings."""
+    return stored_form(summary)
 
 
 def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
@@ -104,16 +75,20 @@ def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
 class ReportWriter:
     """Writes the latest summary to the node's ResourceReport from a background thread."""
 
-    def __init__(self, api_client: client.ApiClient, *, max_backoff_seconds: float = 60.0) -> None:
+    def __init__(self, api_client: client.ApiClient, *, max_backoff_seconds: float = 60.0,
+                 heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> None:
         self._objects = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
         self._max_backoff = max_backoff_seconds
         self._lock = threading.Condition()
         self._latest: NodeSummary | None = None
+        self.cadence = WriteCadence(heartbeat_seconds)
+        self._offered_at = 0.0
         self._object_applied = False
         self._node_uid: str | None = None
         self._stopping = False
         self.writes = 0
+        self.skipped = 0  # summaries not written: nothing material since the last write, heartbeat not due
         self.failures = 0
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="report-writer", daemon=True)
@@ -132,14 +107,16 @@ class ReportWriter:
         """Hand over a new summary; never blocks on the API server."""
         with self._lock:
             self._latest = summary
+            self._offered_at = time.monotonic()
             self._lock.notify_all()
 
     def _run(self) -> None:
         backoff = 1.0
         while True:
-            summary = self._next_due()
-            if summary is None:
+            due = self._next_due()
+            if due is None:
                 return
+            summary, digest, offered_at = due
             try:
                 self._write(summary)
             except Exception as exc:  # the API server went away, or refused: keep the latest and retry
@@ -153,14 +130,19 @@ class ReportWriter:
                 backoff = min(backoff * 2, self._max_backoff)
             else:
                 backoff = 1.0
+                self.cadence.written(digest, offered_at)
 
-    def _next_due(self) -> NodeSummary | None:
-        """Wait for a summary to write; None when stopping."""
+    def _next_due(self) -> tuple[NodeSummary, ReportDigest, float] | None:
+        """Wait for a summary to write (skipping those not due); None when stopping."""
         with self._lock:
             while not self._stopping:
                 if self._latest is not None:
-                    summary, self._latest = self._latest, None
-                    return summary
+                    summary, self._latest, offered_at = self._latest, None, self._offered_at
+                    digest = self.cadence.due(summary, offered_at)
+                    if digest is not None:
+                        return summary, digest, offered_at
+                    self.skipped += 1
+                    continue
                 self._lock.wait()
             return None
 
@@ -203,8 +185,8 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def attach_report_writer(agent: Agent, kubeconfig: str | None = None) -> ReportWriter:
+def attach_report_writer(agent: Agent, kubeconfig: str | None = None, heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> ReportWriter:
     """Start a writer for the agent's node and hand it every summary the agent reports."""
-    writer = ReportWriter(load_api_client(kubeconfig)).start()
+    writer = ReportWriter(load_api_client(kubeconfig), heartbeat_seconds=heartbeat_seconds).start()
     agent.add_listener(writer.offer)
     return writer

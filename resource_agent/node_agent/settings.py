@@ -50,6 +50,9 @@ class AgentConfig(LayeredSettings):
     interval: Duration = 5.0
     window: Duration = 300.0
     report_interval: Duration = 60.0
+    # an unchanged report is written again after this long (a material change is written at once); the
+    # operator's stale-report threshold follows it. Default: the window, so written windows tile the time.
+    report_heartbeat: Duration = 300.0
     listen: ListenAddress = ("0.0.0.0", DEFAULT_PORT)
     log_level: LogLevel = LogLevel.INFO
     report: bool = False
@@ -64,6 +67,13 @@ class AgentConfig(LayeredSettings):
     @model_validator(mode="after")
     def _tls_pair(self) -> AgentConfig:
         check_tls_files(self.tls_cert_file, self.tls_key_file)
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_not_below_interval(self) -> AgentConfig:
+        if self.report_heartbeat < self.report_interval:
+            raise ValueError(f"report_heartbeat ({self.report_heartbeat:g} s) must not be shorter than report_interval "
+                             f"({self.report_interval:g} s): summaries come once per report interval")
         return self
 
     def endpoint_options(self) -> EndpointOptions:

@@ -5,8 +5,11 @@ indexes, kept from the watches) and turns
 - a node with `nvidia.com/gpu` capacity and no report into `gpu-node-without-report`
   (no agent runs there: its labels match none of the agent's GPU node affinity terms,
   or a taint keeps it off), and
-- a report older than `stale_after_seconds` (a few report intervals) into `report-stale`
-  (the agent is gone, crash-looping or cannot reach the API server),
+- a report older than `stale_after_seconds` into `report-stale` (the agent is gone, crash-looping or
+  cannot reach the API server). An agent writes an unchanged report once per heartbeat (its
+  `--report-heartbeat`) and a changed one at its next report interval, so a quiet healthy node's report
+  is up to one heartbeat plus one report interval old: stale means older than `stale_heartbeats`
+  heartbeats plus one report interval (default 2 x 5 min + 60 s = 11 min), one missed heartbeat of slack,
 each a finding with its own recommendation (on the fleet pseudo-node, targeting the node).
 """
 
@@ -23,17 +26,20 @@ GPU_RESOURCE = "nvidia.com/gpu"
 MISSING_RULE = "gpu-node-without-report"
 STALE_RULE = "report-stale"
 DEFAULT_REPORT_INTERVAL_SECONDS = 60.0
-STALE_INTERVALS = 3.0
+DEFAULT_REPORT_HEARTBEAT_SECONDS = 300.0
+STALE_HEARTBEATS = 2.0
 
 
 @dataclass(frozen=True)
 class CoverageThresholds:
-    report_interval_seconds: float = DEFAULT_REPORT_INTERVAL_SECONDS
-    stale_intervals: float = STALE_INTERVALS
+    report_interval_seconds: float = DEFAULT_REPORT_INTERVAL_SECONDS  # the agents' --report-interval
+    report_heartbeat_seconds: float = DEFAULT_REPORT_HEARTBEAT_SECONDS  # the agents' --report-heartbeat
+    stale_heartbeats: float = STALE_HEARTBEATS
 
     @property
     def stale_after_seconds(self) -> float:
-        return self.report_interval_seconds * self.stale_intervals
+        """Heartbeats without a write, plus the report interval a heartbeat write may wait for its summary."""
+        return self.report_heartbeat_seconds * self.stale_heartbeats + self.report_interval_seconds
 
 
 DEFAULT_THRESHOLDS = CoverageThresholds()
@@ -110,8 +116,9 @@ def _stale(node: str, age: float, fleet_node: str, thresholds: CoverageThreshold
         node_name=fleet_node,
         target=Target(kind=TargetKind.NODE, name=node),
         summary=(
-            f"The ResourceReport of {node} has not been written for more than {thresholds.stale_intervals:g} report "
-            f"intervals ({thresholds.stale_after_seconds:g} s): its agent is gone, failing or cut off from the API server."
+            f"The ResourceReport of {node} has not been written for more than {thresholds.stale_after_seconds:g} s "
+            f"({thresholds.stale_heartbeats:g} report heartbeats and a report interval): its agent is gone, failing "
+            "or cut off from the API server."
         ),
         evidence=[Evidence(metric="status.reportedAt", statistic="age", observed=round(age, 1),
                            threshold=thresholds.stale_after_seconds, unit="seconds")],

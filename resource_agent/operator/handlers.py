@@ -366,7 +366,8 @@ class Operator:
                                    "Warning", "NoResourceReport", message)
             logger.warning("node %s: %s", node, message)
         for node in sorted(set(coverage.stale) - set(self._coverage.stale)):
-            message = f"ResourceReport not written for {coverage.stale[node]:.0f} s (more than {self.coverage_thresholds.stale_intervals:g} report intervals)"
+            message = (f"ResourceReport not written for {coverage.stale[node]:.0f} s (more than "
+                       f"{self.coverage_thresholds.stale_heartbeats:g} report heartbeats and a report interval)")
             await self.store.event({"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": node, "uid": reports[node].uid}},
                                    "Warning", "ReportStale", message)
             logger.warning("node %s: %s", node, message)

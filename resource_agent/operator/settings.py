@@ -24,7 +24,12 @@ from resource_agent.config.layered import LayeredSettings
 from resource_agent.config.listen import ListenAddress
 from resource_agent.node_agent.httpauth import EndpointAuth, EndpointOptions, check_tls_files
 from resource_agent.node_agent.settings import LogLevel
-from resource_agent.operator.coverage import DEFAULT_REPORT_INTERVAL_SECONDS, STALE_INTERVALS, CoverageThresholds
+from resource_agent.operator.coverage import (
+    DEFAULT_REPORT_HEARTBEAT_SECONDS,
+    DEFAULT_REPORT_INTERVAL_SECONDS,
+    STALE_HEARTBEATS,
+    CoverageThresholds,
+)
 from resource_agent.operator.gpu_labels import DEFAULT_GPU_NODE_SELECTOR_TERMS, validate_terms
 from resource_agent.operator.planning import PlanSettings
 from resource_agent.workloads.usage import DEFAULT_HORIZON_SECONDS, DEFAULT_PACKING_AFTER_SECONDS, UsageSettings
@@ -92,7 +97,9 @@ class OperatorConfig(LayeredSettings):
     evidence_refresh: Duration = 300.0
     fleet_interval: Duration = 60.0
     report_interval: Duration = DEFAULT_REPORT_INTERVAL_SECONDS  # the agents' --report-interval
-    stale_intervals: float = Field(default=STALE_INTERVALS, gt=0)  # a report older than this many intervals is stale
+    report_heartbeat: Duration = DEFAULT_REPORT_HEARTBEAT_SECONDS  # the agents' --report-heartbeat
+    # a report older than this many heartbeats plus one report interval is stale
+    stale_heartbeats: float = Field(default=STALE_HEARTBEATS, gt=0)
     workloads: bool = True  # GPU right-sizing per workload; off: no pod/ReplicaSet/node watches, no checkpoints
     workload_horizon: Duration = DEFAULT_HORIZON_SECONDS  # history a workload recommendation needs (168h)
     workload_half_life: Duration | None = None  # decay of the usage histograms; default horizon / 7
@@ -124,7 +131,8 @@ class OperatorConfig(LayeredSettings):
             health_listen=self.health_listen,
             metrics_security=EndpointOptions(self.endpoint_auth, self.tls_cert_file, self.tls_key_file, self.endpoint_auth_cache_ttl),
             fleet_interval_seconds=self.fleet_interval,
-            coverage=CoverageThresholds(report_interval_seconds=self.report_interval, stale_intervals=self.stale_intervals),
+            coverage=CoverageThresholds(report_interval_seconds=self.report_interval, report_heartbeat_seconds=self.report_heartbeat,
+                                        stale_heartbeats=self.stale_heartbeats),
             llm_config=self.llm_config,
             workloads=self.workloads,
             usage=UsageSettings(horizon_seconds=self.workload_horizon, half_life_seconds=self.workload_half_life,

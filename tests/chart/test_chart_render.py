@@ -112,6 +112,7 @@ def test_agent_daemonset_runs_the_agreed_command(default_docs: list[dict[str, An
         "--listen=0.0.0.0:19400",
         "--interval=5s",
         "--report-interval=60s",
+        "--report-heartbeat=5m",
         "--report",
         "--config=/etc/resource-agent/agent.yaml",
     ]
@@ -184,7 +185,8 @@ def test_operator_deployment(default_docs: list[dict[str, Any]]) -> None:
         "--llm-config=/etc/resource-agent/llm.yaml",
         "--metrics-listen=0.0.0.0:8080",
         "--health-listen=0.0.0.0:8081",
-        "--report-interval=60s",  # the agents' interval: the stale-report threshold follows it
+        "--report-interval=60s",  # the agents' interval and heartbeat: the stale-report threshold follows them
+        "--report-heartbeat=5m",
         "--label-gpu-capacity-nodes",  # nodes with only nvidia.com/gpu capacity (tests/chart/test_chart_gpu_clusters.py)
         "--gpu-node-selector=/etc/resource-agent/gpu-node-selector.yaml",
     ]

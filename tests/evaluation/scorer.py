@@ -34,6 +34,7 @@ import yaml
 from resource_agent.analysis.engine import analyze
 from resource_agent.analysis.policy import Policy
 from resource_agent.api.findings import Finding, Severity, TargetKind
+from resource_agent.api.summary import NodeSummary
 from resource_agent.node_agent.bus_ids import normalise_bus_id
 from resource_agent.node_agent.recording import reduce_recording
 
@@ -198,19 +199,27 @@ def score_case(label: Label, findings: Iterable[Finding]) -> CaseResult:
     return result
 
 
+def summary_of(name: str, directory: Path = CASES_DIR) -> NodeSummary:
+    """The case's window summary, as `resource-agent analyze --input` makes it (stream-reduced recording)."""
+    reducer = reduce_recording(directory / f"{name}.jsonl")
+    return reducer.summary(reducer.hostname or name)
+
+
 def run_case(name: str, directory: Path = CASES_DIR, policy: Policy | None = None, as_stored: bool = False) -> list[Finding]:
     """The `resource-agent analyze --input` path: stream-reduce the recording, summarise, analyse.
-    `as_stored`: the operator's path, the summary as the agent stores it in its ResourceReport (compacted, rounded)."""
-    reducer = reduce_recording(directory / f"{name}.jsonl")
-    summary = reducer.summary(reducer.hostname or name)
-    if as_stored:
-        from datetime import UTC, datetime
+    `as_stored`: the operator's path, the summary as the agent stores it in its ResourceReport (`stored`)."""
+    summary = summary_of(name, directory)
+    return analyze(stored(summary) if as_stored else summary, policy or Policy()).findings
 
-        from resource_agent.api.resources import ResourceReportStatus
-        from resource_agent.kube.reporter import report_status
 
-        summary = ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
-    return analyze(summary, policy or Policy()).findings
+def stored(summary: NodeSummary) -> NodeSummary:
+    """The summary as the operator reads it: the agent's stored report body (`kube.reporter.report_status`), validated."""
+    from datetime import UTC, datetime
+
+    from resource_agent.api.resources import ResourceReportStatus
+    from resource_agent.kube.reporter import report_status
+
+    return ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
 
 
 @dataclass

@@ -10,6 +10,7 @@ from kubernetes import client
 
 from devtools.demo.stack import install_crds, wait_until
 from devtools.devcluster.nodes import NodeSpec
+from resource_agent.api.samples import CollectorState
 from resource_agent.kube.reporter import ReportWriter
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import generate
@@ -27,7 +28,7 @@ def test_writes_report_with_node_owner_and_recreates_it(cluster) -> None:
     cluster.add_nodes([NodeSpec(name=node, gpus=2)])
     api = cluster.api_client()
     objects = client.CustomObjectsApi(api)
-    writer = ReportWriter(api).start()
+    writer = ReportWriter(api, heartbeat_seconds=0.0).start()  # every summary due
     try:
         writer.offer(summary_for(node))
         wait_until(lambda: writer.writes == 1, 20, what="first write")
@@ -37,11 +38,36 @@ def test_writes_report_with_node_owner_and_recreates_it(cluster) -> None:
         assert report["spec"]["nodeName"] == node
         assert report["status"]["window"]["samples"] == 5
         assert {m["manager"] for m in report["metadata"]["managedFields"]} == {"resource-agent"}
+        status_fields = [m["fieldsV1"] for m in report["metadata"]["managedFields"] if m.get("subresource") == "status"]
+        assert status_fields == [{"f:status": {}}]  # the CRD makes the status atomic: one entry, not one per field
 
         objects.delete_cluster_custom_object(GROUP, VERSION, PLURAL, node)
         writer.offer(summary_for(node, seed=1))
         wait_until(lambda: writer.writes == 2, 20, what="write after deletion")
         assert objects.get_cluster_custom_object(GROUP, VERSION, PLURAL, node)["status"]["window"]["samples"] == 5
+    finally:
+        writer.stop()
+        api.close()
+
+
+def test_an_unchanged_summary_waits_for_the_heartbeat_and_a_material_one_is_written(cluster) -> None:
+    install_crds(cluster.kubectl)
+    node = f"rep-{uuid.uuid4().hex[:6]}"
+    cluster.add_nodes([NodeSpec(name=node, gpus=2)])
+    api = cluster.api_client()
+    writer = ReportWriter(api).start()  # the default heartbeat: 5 minutes
+    try:
+        writer.offer(summary_for(node))
+        wait_until(lambda: writer.writes == 1, 20, what="first write")
+        writer.offer(summary_for(node))  # the same findings and state: not material
+        wait_until(lambda: writer.skipped == 1, 20, what="the unchanged summary skipped")
+        failing = summary_for(node)
+        failing.collectors = [status.model_copy(update={"state": CollectorState.FAILED, "reason": "boom"})
+                              for status in failing.collectors]
+        writer.offer(failing)
+        wait_until(lambda: writer.writes == 2, 20, what="the material summary written")
+        report = client.CustomObjectsApi(api).get_cluster_custom_object(GROUP, VERSION, PLURAL, node)
+        assert {c["state"] for c in report["status"]["collectors"]} == {"failed"}
     finally:
         writer.stop()
         api.close()

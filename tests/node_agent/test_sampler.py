@@ -133,6 +133,14 @@ def test_agent_accepts_go_durations(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert seen == {"interval": 90.0, "report": 120.0}
 
 
+def test_a_report_heartbeat_shorter_than_the_report_interval_is_refused() -> None:
+    """Summaries come once per report interval: a shorter heartbeat could never be kept."""
+    from resource_agent.cli.node_agent import agent
+
+    result = CliRunner().invoke(agent, ["--report-interval", "2m", "--report-heartbeat", "1m", "--no-collector.gpu"])
+    assert result.exit_code != 0 and "report_heartbeat" in result.output and "report_interval" in result.output
+
+
 def test_bad_config_file_names_the_field(tmp_path: Path) -> None:
     config = tmp_path / "agent.yaml"
     config.write_text("interval: soon\nlmcacheUrls: 3\n")

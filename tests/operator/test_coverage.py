@@ -36,15 +36,19 @@ def test_gpu_node_without_report_is_a_finding_cpu_node_is_not() -> None:
     assert finding.sensitive and finding.sensitive[0].unmasked == "gpu-b"
 
 
-def test_report_older_than_three_intervals_is_stale() -> None:
-    thresholds = CoverageThresholds(report_interval_seconds=60.0)
-    reports = {"fresh": NOW - 60, "edge": NOW - 180, "old": NOW - 181, "gone-node": NOW - 9999}
-    coverage = assess({"fresh": 8, "edge": 8, "old": 8}, reports, NOW, thresholds)
-    assert set(coverage.stale) == {"old"}, "exactly three intervals is not yet stale; a deleted node is not stale"
-    assert coverage.ages["fresh"] == 60 and coverage.ages["gone-node"] == 9999
+def test_report_older_than_two_heartbeats_and_an_interval_is_stale() -> None:
+    """A quiet node writes once per heartbeat (5 min): its report is up to a heartbeat and an interval old and
+    never stale; an agent that stopped misses two heartbeats and is."""
+    thresholds = CoverageThresholds(report_interval_seconds=60.0, report_heartbeat_seconds=300.0)
+    assert thresholds.stale_after_seconds == 660
+    reports = {"quiet": NOW - 360, "edge": NOW - 660, "stopped": NOW - 661, "gone-node": NOW - 9999}
+    coverage = assess({"quiet": 8, "edge": 8, "stopped": 8}, reports, NOW, thresholds)
+    assert set(coverage.stale) == {"stopped"}, "a heartbeat late is not stale; exactly the threshold is not yet; a deleted node is not stale"
+    assert coverage.ages["quiet"] == 360 and coverage.ages["gone-node"] == 9999
     [finding] = coverage_findings(coverage, FLEET_NODE, thresholds)
-    assert finding.rule == STALE_RULE and finding.target.name == "old"
-    assert finding.evidence[0].observed == 181 and finding.evidence[0].threshold == 180
+    assert finding.rule == STALE_RULE and finding.target.name == "stopped"
+    assert finding.evidence[0].observed == 661 and finding.evidence[0].threshold == 660
+    assert "660 s" in finding.summary and "2 report heartbeats" in finding.summary
 
 
 def test_a_cpu_node_with_an_agent_is_judged_by_its_report_only() -> None:
