@@ -178,7 +178,7 @@ def main() -> int:
     collections = max(1, round(wall / args.interval))
     exporter_version = subprocess.run([exporter, "--version"], capture_output=True, text=True).stderr.split("\n")[0]
     by_name = {peer.name: peer for peer in peers}
-    reporting, plain, node_exporter = by_name["agent --report"], by_name["agent"], by_name["node_exporter"]
+    reporting, node_exporter = by_name["agent --report"], by_name["node_exporter"]
     per_collection = {peer.name: 1000 * peer.cpu / collections for peer in peers}
     cpu_ratio = per_collection[reporting.name] / max(per_collection[node_exporter.name], 1e-9)
     checks = [

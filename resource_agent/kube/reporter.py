@@ -17,9 +17,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from resource_agent.api.resources import (
     AGENT_FIELD_MANAGER,
     API_VERSION,
@@ -30,12 +27,13 @@ from resource_agent.api.resources import (
 )
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import rfc3339
-from resource_agent.kube.config import load_api_client
+from resource_agent.kube.config import load_connection
+from resource_agent.kube.rest import ApiError, KubeClient
 from resource_agent.node_agent.agent import Agent
 
 log = logging.getLogger(__name__)
 
-APPLY_PATCH = "application/apply-patch+yaml"
+REPORTS_PATH = f"/apis/{GROUP}/{VERSION}/{REPORT_PLURAL}"
 
 
 def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
@@ -104,9 +102,8 @@ def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
 class ReportWriter:
     """Writes the latest summary to the node's ResourceReport from a background thread."""
 
-    def __init__(self, api_client: client.ApiClient, *, max_backoff_seconds: float = 60.0) -> None:
-        self._objects = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+    def __init__(self, api: KubeClient, *, max_backoff_seconds: float = 60.0) -> None:
+        self._api = api
         self._max_backoff = max_backoff_seconds
         self._lock = threading.Condition()
         self._latest: NodeSummary | None = None
@@ -169,7 +166,7 @@ class ReportWriter:
             self._apply_object(summary)
         try:
             self._apply_status(summary)
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status != 404:
                 raise
             self._apply_object(summary)  # deleted meanwhile (e.g. garbage-collected): recreate
@@ -179,32 +176,22 @@ class ReportWriter:
 
     def _apply_object(self, summary: NodeSummary) -> None:
         if self._node_uid is None:
-            metadata = self._core.read_node(summary.node_name).metadata
-            assert metadata is not None  # the API server always sends a node's metadata
-            self._node_uid = metadata.uid
-        self._objects.patch_cluster_custom_object(
-            GROUP, VERSION, REPORT_PLURAL, summary.node_name,
-            report_object(summary, self._node_uid),
-            field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
-        )
+            self._node_uid = self._api.get(f"/api/v1/nodes/{summary.node_name}")["metadata"]["uid"]
+        self._api.apply(f"{REPORTS_PATH}/{summary.node_name}", report_object(summary, self._node_uid), AGENT_FIELD_MANAGER)
         self._object_applied = True
 
     def _apply_status(self, summary: NodeSummary) -> None:
-        self._objects.patch_cluster_custom_object_status(
-            GROUP, VERSION, REPORT_PLURAL, summary.node_name,
-            report_status(summary, datetime.now(UTC)),
-            field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
-        )
+        self._api.apply(f"{REPORTS_PATH}/{summary.node_name}/status", report_status(summary, datetime.now(UTC)), AGENT_FIELD_MANAGER)
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}"
+    if isinstance(exc, ApiError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
 def attach_report_writer(agent: Agent, kubeconfig: str | None = None) -> ReportWriter:
     """Start a writer for the agent's node and hand it every summary the agent reports."""
-    writer = ReportWriter(load_api_client(kubeconfig)).start()
+    writer = ReportWriter(KubeClient(load_connection(kubeconfig))).start()
     agent.add_listener(writer.offer)
     return writer
