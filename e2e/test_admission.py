@@ -170,9 +170,9 @@ def _wait_policy_active(objects: Any, other_node: str, timeout: float = 60.0) ->
 def test_agent_token_writes_only_its_own_nodes_report(cluster: ClusterHandle, setup: Setup, tmp_path: Path) -> None:
     from kubernetes.client import CustomObjectsApi
 
-    from resource_agent.kube.config import load_connection
     from resource_agent.kube.reporter import ReportWriter, report_status
-    from resource_agent.kube.rest import KubeClient
+    from resource_agent.kubeclient.config import load_connection
+    from resource_agent.kubeclient.rest import KubeClient
 
     with cluster.api_client() as admin:
         token = pod_bound_token(admin, setup.namespace, setup.service_account, setup.pod_a)

@@ -27,8 +27,8 @@ from resource_agent.api.resources import (
 )
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import rfc3339
-from resource_agent.kube.config import load_connection
-from resource_agent.kube.rest import ApiError, KubeClient
+from resource_agent.kubeclient.config import load_connection
+from resource_agent.kubeclient.rest import ApiError, KubeClient
 from resource_agent.node_agent.agent import Agent
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from kubernetes import client
 
 from devtools.demo.stack import install_crds, wait_until
 from devtools.devcluster.nodes import NodeSpec
-from resource_agent.kube.config import Connection, load_connection
 from resource_agent.kube.reporter import ReportWriter
-from resource_agent.kube.rest import KubeClient
+from resource_agent.kubeclient.config import Connection, load_connection
+from resource_agent.kubeclient.rest import KubeClient
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import generate
 

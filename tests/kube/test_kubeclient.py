@@ -1,4 +1,4 @@
-"""The agent's small client (`kube.rest`) and its configuration (`kube.config`) against a real API server."""
+"""The agent's small client (`kubeclient.rest`) and its configuration (`kubeclient.config`) against a real API server."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from resource_agent.kube.config import KubeConfigError, in_cluster_connection, kubeconfig_connection, load_connection
-from resource_agent.kube.rest import ApiError, KubeClient
+from resource_agent.kubeclient.config import KubeConfigError, in_cluster_connection, kubeconfig_connection, load_connection
+from resource_agent.kubeclient.rest import ApiError, KubeClient
 
 
 def _token(api: client.ApiClient, namespace: str) -> str:

@@ -1,10 +1,4 @@
-"""The agent's small Kubernetes client: GET and server-side apply over httpx.
-
-The report writer needs two calls (read its Node, apply its ResourceReport and
-the status subresource); the kubernetes client would cost the agent ~35 MiB of
-generated models and API classes for them. The operator keeps the kubernetes
-client and kopf.
-"""
+"""JSON GET and server-side apply over httpx, with the connection from `kubeclient.config`."""
 
 from __future__ import annotations
 
@@ -18,7 +12,7 @@ from typing import Any
 import httpx
 
 from resource_agent import __version__
-from resource_agent.kube.config import Connection
+from resource_agent.kubeclient.config import Connection
 
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body goes as JSON
 
@@ -71,8 +65,8 @@ class KubeClient:
             headers={"Accept": "application/json", "User-Agent": f"resource-agent/{__version__}"},
         )
 
-    def get(self, path: str) -> dict[str, Any]:
-        return self._request("GET", path)
+    def get(self, path: str, **params: str) -> dict[str, Any]:
+        return self._request("GET", path, params=params)
 
     def apply(self, path: str, body: dict[str, Any], field_manager: str, *, force: bool = True) -> dict[str, Any]:
         """Server-side apply of `body` at `path` (an object or its /status) as `field_manager`."""
