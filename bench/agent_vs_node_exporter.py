@@ -181,7 +181,8 @@ def main() -> int:
         print(f"a peer could not start: {exc}", file=sys.stderr)
         return 2
     collections = max(1, round(wall / args.interval))
-    exporter_version = subprocess.run([exporter, "--version"], capture_output=True, text=True).stderr.split("\n")[0]
+    answer = subprocess.run([exporter, "--version"], capture_output=True, text=True)
+    exporter_version = (answer.stdout or answer.stderr).split("\n")[0].split(" (")[0]
     by_name = {peer.name: peer for peer in peers}
     reporting, node_exporter = by_name["agent --report"], by_name["node_exporter"]
     per_collection = {peer.name: 1000 * peer.cpu / collections for peer in peers}
@@ -201,6 +202,7 @@ def main() -> int:
     print(f"measured {wall:.0f} s, sample and scrape interval {args.interval:g} s, report interval {args.report_interval:g} s, "
           f"{collections} collections each")
     print("\n".join(table))
+    print(f"CPU resolution: one clock tick ({1000 / CLOCK_TICKS:g} ms) per process, {1000 / CLOCK_TICKS / collections:.2f} ms per collection")
     for text, ok in checks:
         print(("OK:   " if ok else "MISS: ") + text)
     if args.write:
@@ -218,6 +220,9 @@ def main() -> int:
             f"pydantic {version('pydantic')}",
             "",
             *table,
+            "",
+            f"CPU is read from /proc/<pid>/stat in clock ticks: ±{1000 / CLOCK_TICKS / collections:.2f} ms per collection "
+            "at this length (a longer `--seconds` resolves finer).",
             "",
             *[f"- {'met' if ok else 'MISSED'}: {text}" for text, ok in checks],
         ])

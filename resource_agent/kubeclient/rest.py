@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import tempfile
+import threading
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,21 @@ def _api_error(response: httpx.Response) -> ApiError:
     except ValueError:
         message = response.text[:200]
     return ApiError(response.status_code, response.reason_phrase, message)
+
+
+_shared: dict[tuple[Connection, float], KubeClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(connection: Connection, timeout: float = 30.0) -> KubeClient:
+    """One long-lived client per process for periodic callers (a TLS handshake and an SSL context cost ~7 ms of
+    CPU per call); replaced, and the old one closed, when the configuration changes."""
+    key = (connection, timeout)
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            for old in _shared.values():
+                old.close()
+            _shared.clear()
+            client = _shared[key] = KubeClient(connection, timeout)
+        return client

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from resource_agent.kubeclient.config import load_connection
-from resource_agent.kubeclient.rest import KubeClient
+from resource_agent.kubeclient.rest import shared_client
 from resource_agent.lmcache.config import redact_url
 
 PORT_ANNOTATION = "resource.optiinfra.io/lmcache-port"
@@ -120,8 +120,8 @@ def instances_from_pods(pods: Iterable[Mapping[str, Any]]) -> tuple[list[Instanc
 
 def list_node_pods(node_name: str, timeout_seconds: float = 3.0) -> list[dict[str, Any]]:
     """Pods scheduled on `node_name`, as the API server's JSON (in-cluster config, else kubeconfig)."""
-    with KubeClient(load_connection(), timeout=timeout_seconds) as api:
-        pods: list[dict[str, Any]] = api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node_name}")["items"]
+    api = shared_client(load_connection(), timeout=timeout_seconds)
+    pods: list[dict[str, Any]] = api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node_name}")["items"]
     return pods
 
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from resource_agent.kubeclient.config import KubeConfigError, in_cluster_connection, kubeconfig_connection, load_connection
-from resource_agent.kubeclient.rest import ApiError, KubeClient
+from resource_agent.kubeclient.config import Connection, KubeConfigError, in_cluster_connection, kubeconfig_connection, load_connection
+from resource_agent.kubeclient.rest import ApiError, KubeClient, shared_client
 
 
 def _token(api: client.ApiClient, namespace: str) -> str:
@@ -107,3 +107,11 @@ def test_kubeconfig_errors_say_what_is_missing(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(document))
     with pytest.raises(KubeConfigError, match="credential plugins"):
         kubeconfig_connection([config])
+
+
+def test_shared_client_is_kept_until_the_configuration_changes() -> None:
+    first = shared_client(Connection("https://127.0.0.1:1", verify=False), 3.0)
+    assert shared_client(Connection("https://127.0.0.1:1", verify=False), 3.0) is first
+    second = shared_client(Connection("https://127.0.0.1:1", verify=False, token="rotated"), 3.0)
+    assert second is not first
+    assert first._http.is_closed and not second._http.is_closed
