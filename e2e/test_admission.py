@@ -21,7 +21,7 @@ import pytest
 
 from devtools.devcluster.nodes import NodeSpec
 from e2e.providers import ClusterHandle
-from e2e.tokens import pod_bound_token, token_api_client
+from e2e.tokens import pod_bound_token, token_api_client, token_kubeconfig
 from tests.chart.chart_render import CRDS, documents, template
 
 GROUP, VERSION, PLURAL = "resource.optiinfra.io", "v1alpha1", "resourcereports"
@@ -167,10 +167,12 @@ def _wait_policy_active(objects: Any, other_node: str, timeout: float = 60.0) ->
         time.sleep(0.5)
 
 
-def test_agent_token_writes_only_its_own_nodes_report(cluster: ClusterHandle, setup: Setup) -> None:
+def test_agent_token_writes_only_its_own_nodes_report(cluster: ClusterHandle, setup: Setup, tmp_path: Path) -> None:
     from kubernetes.client import CustomObjectsApi
 
     from resource_agent.kube.reporter import ReportWriter, report_status
+    from resource_agent.kubeclient.config import load_connection
+    from resource_agent.kubeclient.rest import KubeClient
 
     with cluster.api_client() as admin:
         token = pod_bound_token(admin, setup.namespace, setup.service_account, setup.pod_a)
@@ -179,7 +181,8 @@ def test_agent_token_writes_only_its_own_nodes_report(cluster: ClusterHandle, se
             _wait_policy_active(objects, setup.node_b)
 
             # The agent's own writer, with the token of the pod on node A, writes report A (object + status).
-            writer = ReportWriter(agent, max_backoff_seconds=0.5).start()
+            kubeconfig = token_kubeconfig(cluster.kubeconfig, token, tmp_path / "agent.kubeconfig")
+            writer = ReportWriter(KubeClient(load_connection(str(kubeconfig))), max_backoff_seconds=0.5).start()
             try:
                 writer.offer(_summary(setup.node_a))
                 deadline = time.monotonic() + 30
@@ -197,6 +200,19 @@ def test_agent_token_writes_only_its_own_nodes_report(cluster: ClusterHandle, se
             objects.patch_cluster_custom_object(
                 GROUP, VERSION, PLURAL, setup.node_a, {"metadata": {"labels": {"e2e": "patched"}}}
             )
+
+            # The same writer offered node B's summary: refused, retried with backoff, and the reason is in its error.
+            writer = ReportWriter(KubeClient(load_connection(str(kubeconfig))), max_backoff_seconds=0.2).start()
+            try:
+                writer.offer(_summary(setup.node_b))
+                deadline = time.monotonic() + 30
+                while writer.failures < 2 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            finally:
+                writer.stop()
+            assert writer.writes == 0 and writer.failures >= 2
+            assert writer.last_error is not None and writer.last_error.startswith("HTTP 403 Forbidden: ")
+            assert f"may not write ResourceReport '{setup.node_b}'" in writer.last_error
 
             # Node B's report: creating it is denied by the policy (RBAC alone would allow it).
             status, message = _denied(lambda: _apply_report(objects, setup.node_b))

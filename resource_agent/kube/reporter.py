@@ -20,9 +20,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from resource_agent.analysis.materiality import ReportDigest, WriteCadence
 from resource_agent.api.resources import (
     AGENT_FIELD_MANAGER,
@@ -35,14 +32,14 @@ from resource_agent.api.resources import (
 from resource_agent.api.stored import stored_form
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import rfc3339
-from resource_agent.kube.config import load_api_client
+from resource_agent.kubeclient.config import load_connection
+from resource_agent.kubeclient.rest import ApiError, KubeClient
 from resource_agent.node_agent.agent import Agent
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_SECONDS = 300.0
-
-APPLY_PATCH = "application/apply-patch+yaml"
+REPORTS_PATH = f"/apis/{GROUP}/{VERSION}/{REPORT_PLURAL}"
 
 
 def report_object(summary: NodeSummary, node_uid: str | None) -> dict[str, Any]:
@@ -75,10 +72,9 @@ def report_status(summary: NodeSummary, now: datetime) -> dict[str, Any]:
 class ReportWriter:
     """Writes the latest summary to the node's ResourceReport from a background thread."""
 
-    def __init__(self, api_client: client.ApiClient, *, max_backoff_seconds: float = 60.0,
+    def __init__(self, api: KubeClient, *, max_backoff_seconds: float = 60.0,
                  heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> None:
-        self._objects = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._api = api
         self._max_backoff = max_backoff_seconds
         self._lock = threading.Condition()
         self._latest: NodeSummary | None = None
@@ -151,7 +147,7 @@ class ReportWriter:
             self._apply_object(summary)
         try:
             self._apply_status(summary)
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status != 404:
                 raise
             self._apply_object(summary)  # deleted meanwhile (e.g. garbage-collected): recreate
@@ -161,32 +157,22 @@ class ReportWriter:
 
     def _apply_object(self, summary: NodeSummary) -> None:
         if self._node_uid is None:
-            metadata = self._core.read_node(summary.node_name).metadata
-            assert metadata is not None  # the API server always sends a node's metadata
-            self._node_uid = metadata.uid
-        self._objects.patch_cluster_custom_object(
-            GROUP, VERSION, REPORT_PLURAL, summary.node_name,
-            report_object(summary, self._node_uid),
-            field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
-        )
+            self._node_uid = self._api.get(f"/api/v1/nodes/{summary.node_name}")["metadata"]["uid"]
+        self._api.apply(f"{REPORTS_PATH}/{summary.node_name}", report_object(summary, self._node_uid), AGENT_FIELD_MANAGER)
         self._object_applied = True
 
     def _apply_status(self, summary: NodeSummary) -> None:
-        self._objects.patch_cluster_custom_object_status(
-            GROUP, VERSION, REPORT_PLURAL, summary.node_name,
-            report_status(summary, datetime.now(UTC)),
-            field_manager=AGENT_FIELD_MANAGER, force=True, _content_type=APPLY_PATCH,
-        )
+        self._api.apply(f"{REPORTS_PATH}/{summary.node_name}/status", report_status(summary, datetime.now(UTC)), AGENT_FIELD_MANAGER)
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}"
+    if isinstance(exc, ApiError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
 def attach_report_writer(agent: Agent, kubeconfig: str | None = None, heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS) -> ReportWriter:
     """Start a writer for the agent's node and hand it every summary the agent reports."""
-    writer = ReportWriter(load_api_client(kubeconfig), heartbeat_seconds=heartbeat_seconds).start()
+    writer = ReportWriter(KubeClient(load_connection(kubeconfig)), heartbeat_seconds=heartbeat_seconds).start()
     agent.add_listener(writer.offer)
     return writer

@@ -14,7 +14,7 @@ Sources:
   (the first port) and optionally `resource.optiinfra.io/lmcache-workers`
   (how many worker ports follow). The pod IP is the host.
 
-The `kubernetes` package is imported only by `list_node_pods`.
+`list_node_pods` asks the API server through the agent's small client (`resource_agent.kubeclient`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from resource_agent.kubeclient.config import load_connection
+from resource_agent.kubeclient.rest import shared_client
 from resource_agent.lmcache.config import redact_url
 
 PORT_ANNOTATION = "resource.optiinfra.io/lmcache-port"
@@ -117,16 +119,10 @@ def instances_from_pods(pods: Iterable[Mapping[str, Any]]) -> tuple[list[Instanc
 
 
 def list_node_pods(node_name: str, timeout_seconds: float = 3.0) -> list[dict[str, Any]]:
-    """Pods scheduled on `node_name`, as dicts (in-cluster config, else kubeconfig)."""
-    from kubernetes import client, config  # heavy: only on the pod-discovery path
-
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]  # kubernetes.config is untyped
-    api = client.CoreV1Api()
-    pods = api.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node_name}", _request_timeout=timeout_seconds)
-    return [api.api_client.sanitize_for_serialization(pod) for pod in pods.items]
+    """Pods scheduled on `node_name`, as the API server's JSON (in-cluster config, else kubeconfig)."""
+    api = shared_client(load_connection(), timeout=timeout_seconds)
+    pods: list[dict[str, Any]] = api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node_name}")["items"]
+    return pods
 
 
 def merge(direct: Iterable[Instance], discovered: Iterable[Instance]) -> list[Instance]:

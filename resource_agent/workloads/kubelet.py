@@ -3,7 +3,8 @@
 The kubelet lists, per pod and container on its node, the device ids each device plugin assigned.
 For the NVIDIA device plugin the ids are GPU UUIDs (`GPU-…`), MIG UUIDs (`MIG-…`) with MIG, and
 `<uuid>::<n>` per replica with time-slicing. The socket is
-/var/lib/kubelet/pod-resources/kubelet.sock; the chart mounts its directory read-only.
+/var/lib/kubelet/pod-resources/kubelet.sock (`node_agent.collectors.podresources.DEFAULT_SOCKET`); the chart mounts
+its directory read-only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import grpc
 from resource_agent.api.samples import DeviceAssignment, PodResourcesSample
 from resource_agent.workloads.podresources import api_pb2, api_pb2_grpc
 
-DEFAULT_SOCKET = Path("/var/lib/kubelet/pod-resources/kubelet.sock")
 GPU_RESOURCE_PREFIXES = ("nvidia.com/",)  # nvidia.com/gpu, and nvidia.com/mig-<profile> with the mixed MIG strategy
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # dcgm-exporter's limit: a node with many pods answers with a large list
 
@@ -23,7 +23,7 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # dcgm-exporter's limit: a node with many 
 class PodResourcesClient:
     """A channel to the kubelet's pod-resources socket; `list_devices` is one List call."""
 
-    def __init__(self, socket_path: Path = DEFAULT_SOCKET, timeout_seconds: float = 5.0) -> None:
+    def __init__(self, socket_path: Path, timeout_seconds: float = 5.0) -> None:
         self.socket_path = socket_path
         self.timeout_seconds = timeout_seconds
         self._channel = grpc.insecure_channel(

@@ -60,10 +60,9 @@ class LMCacheCollector(Collector):
         self._discovered: list[Instance] = []
         self._discovered_at: float | None = None
         self._clock = clock
-        self._scraper = scraper or Scraper(
-            timeout=float(options.get("lmcache.timeout", DEFAULT_TIMEOUT_SECONDS)),
-            budget=float(options.get("lmcache.budget", DEFAULT_BUDGET_SECONDS)),
-        )
+        self._scraper = scraper  # started on the first scrape: a node with nothing to scrape keeps no loop, thread or client
+        self._scraper_limits = (float(options.get("lmcache.timeout", DEFAULT_TIMEOUT_SECONDS)),
+                                float(options.get("lmcache.budget", DEFAULT_BUDGET_SECONDS)))
         self._histograms: dict[str, dict[str, Histogram]] = {}
         self._unreachable: set[str] = set()
 
@@ -94,6 +93,8 @@ class LMCacheCollector(Collector):
             raise CollectorUnavailable("no LMCache instances configured or discovered")
         results: list[LMCacheInstanceSample] = list(self._bad_specs)
         histograms: dict[str, dict[str, Histogram]] = {}
+        if self._scraper is None:
+            self._scraper = Scraper(timeout=self._scraper_limits[0], budget=self._scraper_limits[1])
         for scrape in self._scraper.scrape(instances):
             key = scrape.instance.id
             result, histograms[key] = instance_sample(scrape, self._histograms.get(key))
@@ -111,7 +112,8 @@ class LMCacheCollector(Collector):
             log.info("lmcache instance %s reachable again", result.instance)
 
     def close(self) -> None:
-        self._scraper.close()
+        if self._scraper is not None:
+            self._scraper.close()
 
 
 @register_collector("lmcache", enabled_by_default=True)

@@ -18,6 +18,7 @@ from resource_agent.node_agent.collectors.base import Collector, CollectorContex
 if TYPE_CHECKING:
     from resource_agent.workloads.kubelet import PodResourcesClient
 
+DEFAULT_SOCKET = Path("/var/lib/kubelet/pod-resources/kubelet.sock")
 SOCKET_OPTION = "podresources.socket"
 TIMEOUT_OPTION = "podresources.timeout-seconds"
 
@@ -51,7 +52,5 @@ class PodResourcesCollector(Collector):
 
 @register_collector("podresources")
 def _factory(context: CollectorContext) -> Collector:
-    from resource_agent.workloads.kubelet import DEFAULT_SOCKET
-
     socket_path = Path(context.options.get(SOCKET_OPTION, str(DEFAULT_SOCKET)))
     return PodResourcesCollector(socket_path, float(context.options.get(TIMEOUT_OPTION, "5")))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from resource_agent.api.samples import Sample
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, CollectorUnavailable, register_collector
-from resource_agent.scenarios import ScenarioError, stream
 
 DEFAULT_GPUS = 8
 
@@ -21,6 +20,8 @@ class ScenarioCollector(Collector):
     def __init__(self, context: CollectorContext) -> None:
         if context.scenario is None:
             raise CollectorUnavailable("no scenario chosen (use --scenario NAME)")
+        from resource_agent.scenarios import ScenarioError, stream  # only a simulated node pays for the profiles
+
         gpus_option = context.options.get("scenario_gpus", str(DEFAULT_GPUS))
         try:
             gpus = int(gpus_option)

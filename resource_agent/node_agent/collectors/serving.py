@@ -85,10 +85,9 @@ class ServingCollector(Collector):
         self._guessed_misses: set[str] = set()
         self._discovered_at: float | None = None
         self._clock = clock
-        self._scraper = scraper or Scraper(
-            timeout=float(options.get("serving.timeout", DEFAULT_TIMEOUT_SECONDS)),
-            budget=float(options.get("serving.budget", DEFAULT_BUDGET_SECONDS)),
-        )
+        self._scraper = scraper  # started on the first scrape: a node with nothing to scrape keeps no loop, thread or client
+        self._scraper_limits = (float(options.get("serving.timeout", DEFAULT_TIMEOUT_SECONDS)),
+                                float(options.get("serving.budget", DEFAULT_BUDGET_SECONDS)))
         self._unreachable: set[str] = set()
 
     def _refresh_pods(self) -> None:
@@ -121,6 +120,8 @@ class ServingCollector(Collector):
         if not endpoints and not self._bad_specs:
             raise CollectorUnavailable("no serving engines configured or discovered")
         results: list[ServingInstanceSample] = list(self._bad_specs)
+        if self._scraper is None:
+            self._scraper = Scraper(timeout=self._scraper_limits[0], budget=self._scraper_limits[1])
         for scrape in self._scraper.scrape(endpoints):
             endpoint = scrape.endpoint
             if scrape.error is not None and endpoint.guessed:
@@ -153,7 +154,8 @@ class ServingCollector(Collector):
             log.info("serving endpoint %s reachable again", endpoint)
 
     def close(self) -> None:
-        self._scraper.close()
+        if self._scraper is not None:
+            self._scraper.close()
 
 
 def gpu_pods(sample: Sample) -> set[str]:
