@@ -20,23 +20,23 @@ def test_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
         bin_dir = ensure_binaries()
     except BuildError as exc:
         pytest.skip(f"local control plane unavailable: {exc}")
-    args = parser().parse_args(["--sizes", "10,20", "--duration", "8", "--min-rate", "4", "--kwok-nodes", "5",
-                                "--idle", "2", "--profile", "4", "--compare-writes", "20", "--catch-up-timeout", "60"])
+    args = parser().parse_args(["--sizes", "10", "--duration", "5", "--min-rate", "4", "--kwok-nodes", "5",
+                                "--idle", "1", "--profile", "3", "--compare-writes", "10", "--catch-up-timeout", "60"])
     with LocalCluster(tmp_path / "cluster", bin_dir) as cluster:
         results = asyncio.run(run(cluster, args, tmp_path, say=lambda line: None))
     phases = results["phases"]
-    assert [(p["nodes"], p["label"]) for p in phases] == [(10, "steady"), (20, "steady"), (20, "2x")]
+    assert [(p["nodes"], p["label"]) for p in phases] == [(10, "steady"), (10, "2x")]
     for phase in phases:
         assert phase["processed_per_s"] > 0
         assert phase["requests_per_report"] >= 1  # the report's own write at least
         assert phase["bytes"] > phase["managed_fields_bytes"] > 0
         assert phase["write_errors"] == 0
-    assert sum(p["latency_samples"] for p in phases) > 0  # flapping or new nodes' findings reached the watch
+    assert sum(p["latency_samples"] for p in phases) > 0  # the flapping node's findings reached the watch
     assert all(p["latency"]["p95"] < 30 for p in phases if p["latency_samples"])
-    assert results["compare"]["writes"] == {"apply": 20, "merge-patch": 20}
+    assert results["compare"]["writes"] == {"apply": 10, "merge-patch": 10}
     assert any("operator" in line for line in results["profile"]), results["profile"]
     doc = tmp_path / "PERFORMANCE.md"
     write_doc(doc, results, verdicts(results), args, bin_dir)
     text = doc.read_text()
     assert text.count(MARKER) == 2
-    assert "| 20 | 2x |" in text
+    assert "| 10 | 2x |" in text
