@@ -456,6 +456,12 @@ def kubectl_for(cluster: LocalCluster) -> Callable[..., subprocess.CompletedProc
     return kubectl
 
 
+def report_interval(args: argparse.Namespace) -> float:
+    """The operator's --report-interval: a node's interval at the sampled rate when that is longer than the real
+    one (else every report at the largest size would be stale, a coverage finding, and not what is measured)."""
+    return max(args.interval, max(int(s) for s in args.sizes.split(",")) / args.rate)
+
+
 def describe(p: dict[str, Any]) -> str:
     lat = p["latency"]
     ms = " / ".join("-" if lat[q] is None else f"{1000 * lat[q]:.0f}" for q in ("p50", "p95", "p99"))
@@ -478,6 +484,7 @@ async def run(cluster: LocalCluster, args: argparse.Namespace, out: Path, say: C
             component.stop()
     install_crds(kubectl_for(cluster))
     operator = operator_process(out, kubeconfig=cluster.kubeconfig, fleet_interval=args.fleet_interval, log_level="warning")
+    operator.args.append(f"--report-interval={report_interval(args):.0f}s")
     api = Api(cluster)
     operator.start()
     bench = Bench(cluster, api, operator, args)
@@ -591,7 +598,8 @@ def write_doc(path: Path, results: dict[str, Any], checks: list[tuple[str, bool]
         f"per node per {args.interval:g} s at the largest size; each phase {args.duration:g} s, offered on a clock "
         "(what the API server does not take in that time is not written)",
         "- operator: `resource-agent operator` (standalone, no LLM, workloads on, fleet interval "
-        f"{args.fleet_interval}); latency: write sent → the node's recommendation seen not Resolved on a watch, for "
+        f"{args.fleet_interval}, report interval {report_interval(args):.0f} s: a node's interval at the sampled rate, "
+        "so that reports are not stale); latency: write sent → the node's recommendation seen not Resolved on a watch, for "
         "writes that introduced a finding (new nodes with findings, flapping nodes turning throttled)",
         "- API requests: all of the API server's `apiserver_request_total` (the report writes, the operator's "
         "requests, kwok's leases) per report written; CPU: /proc of each process over the phase per report "
