@@ -274,12 +274,15 @@ class Bench:
         first = len(self.fleet.kinds)
         started = time.monotonic()
         self.fleet.add(nodes - first)
-        await bounded(range(first, nodes), self.create_node)
-        created = time.monotonic()
-        await bounded(range(first, nodes), self.create_report)
+        await bounded(range(first, nodes), self.create_agent)
         written = time.monotonic()
         drain = await self.drain(self.args.catch_up_timeout)
-        return {"create_nodes_s": created - started, "create_reports_s": written - created, "catch_up_s": drain}
+        return {"create_s": written - started, "catch_up_s": drain}
+
+    async def create_agent(self, i: int) -> None:
+        """A node and, right after it, its first report (else the fleet pass sees nodes without reports)."""
+        await self.create_node(i)
+        await self.create_report(i)
 
     async def create_node(self, i: int) -> None:
         body = node_body(NodeSpec(node_name(i)))
@@ -496,8 +499,8 @@ async def run(cluster: LocalCluster, args: argparse.Namespace, out: Path, say: C
         for nodes in sizes:
             growth = await bench.grow(nodes)
             results["growth"].append({"nodes": nodes, **growth})
-            say(f"{nodes} nodes ({min(nodes, args.kwok_nodes)} kwok-managed): created in {growth['create_nodes_s']:.1f} s, "
-                f"their reports in {growth['create_reports_s']:.1f} s, operator caught up in {growth['catch_up_s']:.1f} s")
+            say(f"{nodes} nodes ({min(nodes, args.kwok_nodes)} kwok-managed): created with their first reports in "
+                f"{growth['create_s']:.1f} s, operator caught up {growth['catch_up_s']:.1f} s later")
             rates = {"sampled": args.rate}
             if nodes == sizes[-1] and args.real:
                 rates["real"] = nodes / args.interval
@@ -612,9 +615,9 @@ def write_doc(path: Path, results: dict[str, Any], checks: list[tuple[str, bool]
         "",
         "Time to create the nodes and their first reports, and for the operator to catch up (every new report once):",
         "",
-        "| nodes | create nodes s | first reports s | operator caught up s |",
-        "|---:|---:|---:|---:|",
-        *[f"| {g['nodes']} | {g['create_nodes_s']:.1f} | {g['create_reports_s']:.1f} | {g['catch_up_s']:.1f} |" for g in results["growth"]],
+        "| nodes | nodes and first reports created s | operator caught up s later |",
+        "|---:|---:|---:|",
+        *[f"| {g['nodes']} | {g['create_s']:.1f} | {g['catch_up_s']:.1f} |" for g in results["growth"]],
         *(compare_lines(results["compare"]) if "compare" in results else []),
     ]
     if results["profile"]:
