@@ -429,6 +429,10 @@ async def bounded(items: Any, call: Callable[[int], Any], limit: int = 16) -> No
     await asyncio.gather(*(one(i) for i in items))
 
 
+OUTER_FRAMES = ("(click/core.py)", "(asyncio/base_events.py)", "(asyncio/runners.py)", "(<frozen runpy>)",
+                "(resource_agent/cli/operator.py)", "(asyncio/events.py)")  # every sample's outer frames
+
+
 def top_frames(raw: str, count: int = 15) -> list[str]:
     """From py-spy's collapsed stacks: the functions with the most own samples and the most total samples."""
     own: collections.Counter[str] = collections.Counter()
@@ -447,8 +451,8 @@ def top_frames(raw: str, count: int = 15) -> list[str]:
     lines = [f"{samples} samples; own time (function, file):"]
     lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in own.most_common(count)]
     lines += ["total time (in the function or below it):"]
-    lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in total.most_common(count + 10)
-              if not frame.startswith(("<module>", "_run_module", "run (asyncio", "main ("))][:count]
+    lines += [f"  {100 * n / samples:5.1f}%  {frame}" for frame, n in total.most_common()
+              if not frame.endswith(OUTER_FRAMES)][:count]
     return lines
 
 
@@ -607,7 +611,7 @@ def write_doc(path: Path, results: dict[str, Any], checks: list[tuple[str, bool]
         "- API requests: all of the API server's `apiserver_request_total` (the report writes, the operator's "
         "requests, kwok's leases) per report written; CPU: /proc of each process over the phase per report "
         f"(all of it, background included); in brackets the idle cores measured for {args.idle:g} s without load "
-        "just before (kwok's leases, the operator's timers, the other helpers' load on the shared machine does not count)",
+        "just before (kwok's leases, the operator's timers; other processes on the shared machine are not counted)",
         "",
         *table(results),
         "",
