@@ -16,7 +16,7 @@ then the CPU per report at each size as a ratio of the smallest size's (same run
 machine), against the targets. kopf's own per-event work (watch decoding, body copies) is not
 in it: the handler is called as kopf calls it, after kopf.
 
-    .venv/bin/python bench/operator_alone.py [--sizes 100,1000,5000] [--reports 1000]
+    .venv/bin/python -m bench.operator_alone [--sizes 100,1000,5000] [--reports 1000]
         [--profile N] [--write docs/PERFORMANCE.md]
 """
 
@@ -30,7 +30,6 @@ import io
 import json
 import logging
 import os
-import platform
 import pstats
 import random
 import resource
@@ -45,23 +44,16 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from bench.fleet_mix import HEALTHY, MIX, kind_of, machine, node_name, pick, summaries, versions, write_section
 from resource_agent.api.resources import ResourceReportStatus
 from resource_agent.api.timestamps import rfc3339, utc_now
-from resource_agent.node_agent.window import summarize
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.coverage import report_time
 from resource_agent.operator.handlers import NodeSeen, Operator, ReportSeen
 from resource_agent.operator.metrics import OperatorMetrics
 from resource_agent.operator.records import index_entry
 from resource_agent.operator.settings import OperatorSettings
-from resource_agent.scenarios import generate
 
-HEALTHY = "healthy-busy"
-WITH_FINDINGS = ("idle-gpu-holding-memory", "thermal-throttle", "power-capped", "cache-thrash", "cache-unused",
-                 "memory-pressure", "cpu-starved-gpus", "pcie-degraded", "ecc-xid-failing")
-FLAP = (HEALTHY, "thermal-throttle")
-SHARE_FINDINGS = 0.10
-SHARE_FLAPPING = 0.05
 TARGET_RATIO = 1.5  # CPU per report at the largest size / at the smallest
 TARGET_REPORTS_PER_SECOND = 83.0  # 5,000 nodes at one report per node per minute
 TARGET_KIB_PER_NODE = 40.0
@@ -131,33 +123,13 @@ async def no_summary(node: str) -> None:
     return None  # no approved actions in the benchmark
 
 
-def node_name(i: int) -> str:
-    return f"gpu-node-{i:05d}"
-
-
 def templates() -> dict[str, list[dict[str, Any]]]:
-    """Report statuses (wire form) per scenario, a few seeds each: one minute at 5 s, 8 GPUs."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for scenario in (HEALTHY, *WITH_FINDINGS):
-        seeds = range(4 if scenario == HEALTHY else 1)
-        out[scenario] = [summarize(list(generate(scenario, seed=seed, samples=12, gpus=8)), "template").to_wire()
-                         for seed in seeds]
-    return out
-
-
-def kind_of(i: int, rng: random.Random) -> str:
-    draw = rng.random()
-    if draw < SHARE_FLAPPING:
-        return "flap"
-    if draw < SHARE_FLAPPING + SHARE_FINDINGS:
-        return WITH_FINDINGS[i % len(WITH_FINDINGS)]
-    return HEALTHY
+    """The mix's summaries in wire form."""
+    return {scenario: [summary.to_wire() for summary in seeds] for scenario, seeds in summaries().items()}
 
 
 def status_for(i: int, kind: str, count: int, tpl: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    scenario = FLAP[count % 2] if kind == "flap" else kind
-    choices = tpl[scenario]
-    status = dict(choices[(i + count) % len(choices)])
+    status = dict(pick(tpl, i, kind, count))
     status["nodeName"] = node_name(i)
     status["reportedAt"] = rfc3339(utc_now())
     return status
@@ -251,21 +223,6 @@ async def run_size(nodes: int, reports: int, prime: str, profile: int) -> dict[s
     }
 
 
-def versions() -> str:
-    from importlib.metadata import version
-    return ", ".join(f"{p} {version(p)}" for p in ("kopf", "pydantic", "prometheus-client", "kubernetes"))
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs (shared), Linux {platform.release()}, Python {platform.python_version()}"
-
-
 def table(results: list[dict[str, Any]]) -> list[str]:
     base = results[0]["cpu_ms_per_report"]
     lines = ["| nodes | restart (N reports) s | reports/s | CPU ms/report | × smallest | API calls/report | RSS MiB | RSS KiB/node |",
@@ -309,9 +266,9 @@ def main() -> int:
         return 0
     results = []
     for nodes in (int(s) for s in args.sizes.split(",")):
-        command = [sys.executable, __file__, "--one", str(nodes), "--reports", str(args.reports),
+        command = [sys.executable, "-m", "bench.operator_alone", "--one", str(nodes), "--reports", str(args.reports),
                    "--prime", args.prime, "--profile", str(args.profile)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900, cwd=Path(__file__).parents[1])
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
             return 1
@@ -345,30 +302,23 @@ def profile_section(result: dict[str, Any]) -> list[str]:
 
 
 def write_doc(path: Path, results: list[dict[str, Any]], checks: list[tuple[str, bool]], args: argparse.Namespace) -> None:
-    marker = "<!-- operator-alone -->"
     section = [
-        marker,
         "## The operator alone (`bench/operator_alone.py`)",
         "",
-        f"Generated by `bench/operator_alone.py --sizes {args.sizes} --reports {args.reports} --write {path}` "
+        f"Generated by `python -m bench.operator_alone --sizes {args.sizes} --reports {args.reports} --write {path}` "
         f"on {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}.",
         "",
         f"- machine: {machine()}",
-        f"- versions: {versions()}",
-        f"- mix: {100 * (1 - SHARE_FINDINGS - SHARE_FLAPPING):.0f}% healthy, {100 * SHARE_FINDINGS:.0f}% with findings, "
-        f"{100 * SHARE_FLAPPING:.0f}% flapping (8-GPU scenario summaries); the fleet pass once per N reports; "
+        f"- versions: {versions('kopf', 'pydantic', 'prometheus-client', 'kubernetes')}",
+        f"- mix: {MIX}; the fleet pass once per N reports; "
         "the store is a counting fake at the API edge (no API server, no kopf watch decoding).",
         "",
         *table(results),
         "",
         *[f"- {'met' if ok else 'MISSED'}: {text}" for text, ok in checks],
         *profile_section(results[-1]),
-        marker,
     ]
-    old = path.read_text() if path.exists() else "# Performance\n\n" + marker + "\n" + marker + "\n"
-    head, _, rest = old.partition(marker)
-    _, _, tail = rest.partition(marker)
-    path.write_text(head + "\n".join(section) + tail)
+    write_section(path, "<!-- operator-alone -->", section)
 
 
 if __name__ == "__main__":
