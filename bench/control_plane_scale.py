@@ -53,7 +53,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.fleet_mix import HEALTHY, MIX, has_findings, kind_of, machine, node_name, pick, summaries, versions, write_section
+from bench.docsection import machine, versions, write_section
+from bench.fleet_mix import HEALTHY, MIX, has_findings, kind_of, node_name, pick, summaries
 from devtools.demo.stack import ManagedProcess, install_crds, operator_process
 from devtools.devcluster.local import LocalCluster
 from devtools.devcluster.nodes import KWOK_ANNOTATION, NodeSpec, node_body

@@ -1,10 +1,17 @@
-"""Shared by the benchmarks: the machine they ran on, and their section of docs/PERFORMANCE.md."""
+"""Shared by the benchmarks: the machine and versions they ran on, and their section of a doc.
+
+Run the benchmarks as modules from the repository root (`python -m bench.report_size`)."""
 
 from __future__ import annotations
 
 import os
 import platform
+from importlib.metadata import version
 from pathlib import Path
+
+
+def versions(*packages: str) -> str:
+    return ", ".join(f"{p} {version(p)}" for p in packages)
 
 
 def machine() -> str:

@@ -6,11 +6,7 @@ report; each report is a scenario summary (one minute at 5 s, 8 GPUs) with the n
 
 from __future__ import annotations
 
-import os
-import platform
 import random
-from importlib.metadata import version
-from pathlib import Path
 from typing import TypeVar
 
 from resource_agent.api.summary import NodeSummary
@@ -64,29 +60,3 @@ def pick(templates: dict[str, list[T]], i: int, kind: str, count: int) -> T:
 
 def has_findings(kind: str, count: int) -> bool:
     return scenario_of(kind, count) != HEALTHY
-
-
-def versions(*packages: str) -> str:
-    return ", ".join(f"{p} {version(p)}" for p in packages)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs (shared), Linux {platform.release()}, Python {platform.python_version()}"
-
-
-def write_section(path: Path, marker: str, lines: list[str]) -> None:
-    """Replace the text between the two ``marker`` lines of ``path`` (appended when absent)."""
-    section = "\n".join([marker, *lines, marker])
-    old = path.read_text() if path.exists() else "# Performance\n"
-    if marker not in old:
-        path.write_text(old.rstrip("\n") + "\n\n" + section + "\n")
-        return
-    head, _, rest = old.partition(marker)
-    _, _, tail = rest.partition(marker)
-    path.write_text(head + section + tail)

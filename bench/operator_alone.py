@@ -44,7 +44,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from bench.fleet_mix import HEALTHY, MIX, kind_of, machine, node_name, pick, summaries, versions, write_section
+from bench.docsection import machine, versions, write_section
+from bench.fleet_mix import HEALTHY, MIX, kind_of, node_name, pick, summaries
 from resource_agent.api.resources import ResourceReportStatus
 from resource_agent.api.timestamps import rfc3339, utc_now
 from resource_agent.operator.actions import ActionExecutor
