@@ -61,7 +61,8 @@ from devtools.devcluster.nodes import KWOK_ANNOTATION, NodeSpec, node_body
 from resource_agent.api.resources import GROUP, RECOMMENDATION_PLURAL, REPORT_PLURAL, VERSION, Phase
 from resource_agent.api.summary import NodeSummary
 from resource_agent.exposition import parse_samples
-from resource_agent.kube.reporter import APPLY_PATCH, report_object, report_status
+from resource_agent.kube.reporter import report_object, report_status
+from resource_agent.kubeclient.rest import APPLY_PATCH
 
 MARKER = "<!-- control-plane-scale -->"
 MERGE_PATCH = "application/merge-patch+json"
