@@ -37,6 +37,8 @@ GIB = 1024**3
 SECRET = "e2e-redis-Pa55w0rd"
 AWS_KEY = "AKIAE2ELMCACHESECRET"
 SECRETS = (SECRET, AWS_KEY)
+CONF_WITH_SECRETS = {"remote_url": f"redis://default:{SECRET}@redis.cache:6379", "max_local_cpu_size": 5.0,
+                     "extra_config": {"aws_secret_access_key": AWS_KEY, "s3_endpoint": f"https://k:{SECRET}@s3.local"}}
 PROFILES = {"thrash": "thrash", "slow": "slow-remote", "unused": "unused", "dismissed": "slow-remote"}
 EXPECTED = {
     ("thrash", "lmcache-low-hit-rate-evicting"),
@@ -133,13 +135,11 @@ def served_conf(sim: SimulatedInstance, key: str) -> list[Any]:
 @pytest.fixture(scope="module")
 def stack(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     node = f"gpu-lmc-{uuid.uuid4().hex[:6]}"
-    conf = {"remote_url": f"redis://default:{SECRET}@redis.cache:6379", "max_local_cpu_size": 5.0,
-            "extra_config": {"aws_secret_access_key": AWS_KEY, "s3_endpoint": f"https://k:{SECRET}@s3.local"}}
     sims: dict[str, SimulatedInstance] = {}
     processes: list[ManagedProcess] = []
     try:
         for key, profile in PROFILES.items():
-            sims[key] = SimulatedInstance(port=free_port_block(3), workers=2, profile=profile, conf=conf).start()
+            sims[key] = SimulatedInstance(port=free_port_block(3), workers=2, profile=profile, conf=CONF_WITH_SECRETS).start()
         install_crds(cluster.kubectl)
         cluster.add_nodes([NodeSpec(name=node)])
         log_dir = tmp_path_factory.mktemp("lmcache-e2e")
