@@ -44,6 +44,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devtools.reliability_doc import soak_table, write_soak
+
 GROWTH_PERCENT = 10.0
 T_MIN = 3.0
 HEALTHY = "healthy-busy"
@@ -100,17 +102,6 @@ def trends(samples: list[dict[str, Any]], warmup: float) -> list[Trend]:
         points = [(s["t"], s[process][series]) for s in kept if s[process].get(series) is not None]
         out.append(trend(process, series, [t for t, _ in points], [v for _, v in points]))
     return out
-
-
-def table(found: list[Trend]) -> list[str]:
-    lines = ["| process | series | samples | mean | first → last | min – max | slope /h | growth over fit | t | verdict |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in found:
-        t = "∞" if math.isinf(r.t) else f"{r.t:.1f}"
-        lines.append(f"| {r.process} | {r.series} | {r.samples} | {r.mean:.1f} | {r.first:g} → {r.last:g} | "
-                     f"{r.low:g} – {r.high:g} | {r.slope_per_hour:+.2f} | {r.growth_percent:+.1f}% | {t} | "
-                     f"{'GROWING' if r.growing else 'flat'} |")
-    return lines
 
 
 # --- sampling ------------------------------------------------------------------------------
@@ -329,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
           f"agent report {result['agent_report']}, operator reconciles {result['reconciles']}, recommendations {result['recommendations']}, "
           f"{len(result['samples'])} samples, {result['scrape_errors']} scrape errors")
     if found:
-        print("\n".join(table(found)))
+        print("\n".join(soak_table(result["trends"])))
     if result["problem"]:
         print(f"FAILED: {result['problem']}")
     elif status:
@@ -337,7 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json and not args.from_json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     if args.write:
-        from devtools.reliability_doc import write_soak
         write_soak(args.write, result)
     return status
 
