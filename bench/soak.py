@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import threading
@@ -196,12 +197,11 @@ def machine() -> str:
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    from devtools.demo.stack import agent_process, free_port, install_crds, operator_process, stop_all
+    from devtools.demo.stack import agent_process, free_port, free_port_block, install_crds, operator_process, stop_all
     from devtools.devcluster.local import LocalCluster
     from devtools.devcluster.nodes import NodeSpec, add_nodes, gpu_nodes
     from devtools.lmcache_simulator import SimulatedInstance
     from devtools.serving_simulator import SimulatedEngine, serve
-    from e2e.test_lmcache_apply import free_port_block
 
     suffix = uuid.uuid4().hex[:4]
     fleet = gpu_nodes(args.nodes, prefix=f"soak-{suffix}")
@@ -215,7 +215,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         cluster_seconds = time.monotonic() - started_cluster
 
         def kubectl(*words: str) -> Any:
-            import subprocess
             return subprocess.run([str(cluster.bin_dir / "kubectl"), f"--kubeconfig={cluster.kubeconfig}", *words],
                                   check=True, capture_output=True, text=True, timeout=120)
 

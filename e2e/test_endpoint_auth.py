@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 
-from devtools.demo.stack import ManagedProcess, cli, free_port, install_crds, stop_all, wait_until
+from devtools.demo.stack import ManagedProcess, cli, free_port, free_port_block, install_crds, stop_all, wait_until
 from devtools.devcluster.nodes import NodeSpec
 from devtools.llm_server import FakeLLMServer
 from devtools.lmcache_simulator import SimulatedInstance
 from e2e.providers import ClusterHandle
-from e2e.test_lmcache_apply import AWS_KEY, CONF_WITH_SECRETS, SECRET, free_port_block
+from e2e.test_lmcache_apply import AWS_KEY, CONF_WITH_SECRETS, SECRET
 from e2e.tokens import token_kubeconfig
 from tests.chart.chart_render import helm_binary, template
 

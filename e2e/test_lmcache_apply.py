@@ -17,7 +17,6 @@ Admin credentials are fine here: RBAC is covered by e2e/test_operator_loop.py.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,15 @@ from typing import Any
 import httpx
 import pytest
 
-from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
+from devtools.demo.stack import (
+    ManagedProcess,
+    agent_process,
+    free_port_block,
+    install_crds,
+    operator_process,
+    stop_all,
+    wait_until,
+)
 from devtools.devcluster.nodes import NodeSpec
 from devtools.lmcache_simulator import SimulatedInstance
 from e2e.providers import ClusterHandle
@@ -47,28 +54,6 @@ EXPECTED = {
     ("unused", "lmcache-never-hit"),
     ("dismissed", "lmcache-remote-gets-timing-out"),
 }
-
-
-def free_port_block(size: int) -> int:
-    """A first port with `size` free ports after it."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + size > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(first, first + size):
-                held.append(sock := socket.socket())
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return first
-    raise RuntimeError("no free block of ports")
 
 
 @dataclass
