@@ -108,8 +108,10 @@ def trends(samples: list[dict[str, Any]], warmup: float) -> list[Trend]:
 # --- sampling ------------------------------------------------------------------------------
 
 def proc_figures(pid: int) -> dict[str, float]:
-    """RSS (MiB), threads and open file descriptors of a process, from /proc."""
-    figures: dict[str, float] = {}
+    """RSS (MiB), threads, open file descriptors and CPU seconds (user + system) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rpartition(")")[2].split()  # after the command name, which may hold spaces
+    figures: dict[str, float] = {"cpu_s": round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)}
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
             key, _, value = line.partition(":")
@@ -296,6 +298,20 @@ def verdict(result: dict[str, Any]) -> tuple[int, list[Trend]]:
     return (1 if any(r.growing for r in found) else 0), found
 
 
+def pace(result: dict[str, Any]) -> dict[str, float]:
+    """Over the fitted span: the operator's reconciles per second and CPU ms per reconcile, the agent's CPU share."""
+    kept = [s for s in after_warmup(result["samples"], result["warmup"]) if s.get("reconciles") is not None]
+    if len(kept) < 2:
+        return {}
+    first, last = kept[0], kept[-1]
+    seconds, reconciles = last["t"] - first["t"], last["reconciles"] - first["reconciles"]
+    operator_cpu = last["operator"]["cpu_s"] - first["operator"]["cpu_s"]
+    return {"reconciles_per_s": round(reconciles / seconds, 2),
+            "operator_cpu_ms_per_reconcile": round(1000 * operator_cpu / reconciles, 1) if reconciles else math.inf,
+            "operator_cpu_percent": round(100 * operator_cpu / seconds, 1),
+            "agent_cpu_percent": round(100 * (last["agent"]["cpu_s"] - first["agent"]["cpu_s"]) / seconds, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30.0, help="length of the measured run")
@@ -306,18 +322,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the result (samples included) as JSON")
     parser.add_argument("--write", type=Path, help="write the soak section of the page (docs/RELIABILITY.md)")
     parser.add_argument("--from-json", type=Path, help="judge and write a result saved with --json (no run)")
+    parser.add_argument("--keep", type=Path, help="keep the processes' logs and the control plane's state here")
     args = parser.parse_args(argv)
     if args.from_json:
         result = json.loads(args.from_json.read_text())
+    elif args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        result = run(args, args.keep)
     else:
         with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
             result = run(args, Path(tmp))
+    if args.json and not args.from_json:  # the raw run first: --from-json judges it again
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
     status, found = verdict(result)
     result["trends"] = [asdict(r) for r in found]
     result["status"] = status
+    result["pace"] = pace(result) if result["samples"] and "cpu_s" in result["samples"][-1]["operator"] else {}
     print(f"{result['minutes']:g} min, {result['nodes']} simulated nodes + 1 agent; fleet {result['fleet']}, "
           f"agent report {result['agent_report']}, operator reconciles {result['reconciles']}, recommendations {result['recommendations']}, "
-          f"{len(result['samples'])} samples, {result['scrape_errors']} scrape errors")
+          f"{len(result['samples'])} samples, {result['scrape_errors']} scrape errors; after the warm-up {result['pace']}")
     if found:
         print("\n".join(soak_table(result["trends"])))
     if result["problem"]:
