@@ -306,7 +306,11 @@ def pace(result: dict[str, Any]) -> dict[str, float]:
     first, last = kept[0], kept[-1]
     seconds, reconciles = last["t"] - first["t"], last["reconciles"] - first["reconciles"]
     operator_cpu = last["operator"]["cpu_s"] - first["operator"]["cpu_s"]
+    step = max(1, round(60 / result["sample_seconds"]))  # per minute: a backlog shows as slow minutes, then fast ones
+    minutes = [(b["reconciles"] - a["reconciles"]) / (b["t"] - a["t"]) for a, b in zip(kept[::step], kept[step::step], strict=False)]
     return {"reconciles_per_s": round(reconciles / seconds, 2),
+            "slowest_minute_reconciles_per_s": round(min(minutes, default=math.nan), 2),
+            "fastest_minute_reconciles_per_s": round(max(minutes, default=math.nan), 2),
             "operator_cpu_ms_per_reconcile": round(1000 * operator_cpu / reconciles, 1) if reconciles else math.inf,
             "operator_cpu_percent": round(100 * operator_cpu / seconds, 1),
             "agent_cpu_percent": round(100 * (last["agent"]["cpu_s"] - first["agent"]["cpu_s"]) / seconds, 1)}

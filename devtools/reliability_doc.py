@@ -100,7 +100,8 @@ def soak_markdown(result: dict[str, Any]) -> list[str]:
         f"- sampled every {result['sample_seconds']:g} s from /proc and the operator's /metrics "
         f"({len(result['samples'])} samples, {result['scrape_errors']} failed scrapes); the first "
         f"{100 * result['warmup']:.0f}% of the run is warm-up, the line is fitted to the last {fitted:.0f} minutes",
-        *([f"- pace after the warm-up: {pace['reconciles_per_s']:g} reconciles/s, operator "
+        *([f"- pace after the warm-up: {pace['reconciles_per_s']:g} reconciles/s (per minute "
+            f"from {pace['slowest_minute_reconciles_per_s']:g} to {pace['fastest_minute_reconciles_per_s']:g}), operator "
             f"{pace['operator_cpu_ms_per_reconcile']:g} CPU ms per reconcile ({pace['operator_cpu_percent']:g}% of a CPU), "
             f"agent {pace['agent_cpu_percent']:g}% of a CPU"] if (pace := result.get("pace")) else []),
         f"- the test: a series is GROWING when slope × fitted span > {result['growth_percent']:g}% of its mean and "
