@@ -17,7 +17,6 @@ Admin credentials are fine here: RBAC is covered by e2e/test_operator_loop.py.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,15 @@ from typing import Any
 import httpx
 import pytest
 
-from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
+from devtools.demo.stack import (
+    ManagedProcess,
+    agent_process,
+    free_port_block,
+    install_crds,
+    operator_process,
+    stop_all,
+    wait_until,
+)
 from devtools.devcluster.nodes import NodeSpec
 from devtools.lmcache_simulator import SimulatedInstance
 from e2e.providers import ClusterHandle
@@ -37,6 +44,8 @@ GIB = 1024**3
 SECRET = "e2e-redis-Pa55w0rd"
 AWS_KEY = "AKIAE2ELMCACHESECRET"
 SECRETS = (SECRET, AWS_KEY)
+CONF_WITH_SECRETS = {"remote_url": f"redis://default:{SECRET}@redis.cache:6379", "max_local_cpu_size": 5.0,
+                     "extra_config": {"aws_secret_access_key": AWS_KEY, "s3_endpoint": f"https://k:{SECRET}@s3.local"}}
 PROFILES = {"thrash": "thrash", "slow": "slow-remote", "unused": "unused", "dismissed": "slow-remote"}
 EXPECTED = {
     ("thrash", "lmcache-low-hit-rate-evicting"),
@@ -45,28 +54,6 @@ EXPECTED = {
     ("unused", "lmcache-never-hit"),
     ("dismissed", "lmcache-remote-gets-timing-out"),
 }
-
-
-def free_port_block(size: int) -> int:
-    """A first port with `size` free ports after it."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + size > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(first, first + size):
-                held.append(sock := socket.socket())
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return first
-    raise RuntimeError("no free block of ports")
 
 
 @dataclass
@@ -133,13 +120,11 @@ def served_conf(sim: SimulatedInstance, key: str) -> list[Any]:
 @pytest.fixture(scope="module")
 def stack(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     node = f"gpu-lmc-{uuid.uuid4().hex[:6]}"
-    conf = {"remote_url": f"redis://default:{SECRET}@redis.cache:6379", "max_local_cpu_size": 5.0,
-            "extra_config": {"aws_secret_access_key": AWS_KEY, "s3_endpoint": f"https://k:{SECRET}@s3.local"}}
     sims: dict[str, SimulatedInstance] = {}
     processes: list[ManagedProcess] = []
     try:
         for key, profile in PROFILES.items():
-            sims[key] = SimulatedInstance(port=free_port_block(3), workers=2, profile=profile, conf=conf).start()
+            sims[key] = SimulatedInstance(port=free_port_block(3), workers=2, profile=profile, conf=CONF_WITH_SECRETS).start()
         install_crds(cluster.kubectl)
         cluster.add_nodes([NodeSpec(name=node)])
         log_dir = tmp_path_factory.mktemp("lmcache-e2e")

@@ -29,6 +29,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_block(size: int) -> int:
+    """A first port with `size` free ports after it."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + size > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(first, first + size):
+                held.append(sock := socket.socket())
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return first
+    raise RuntimeError("no free block of ports")
+
+
 @dataclass
 class ManagedProcess:
     """A child process in its own session, with its output in a log file."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -76,3 +78,12 @@ class OperatorMetrics:
             "resource_agent_operator_workloads_tracked", "Workloads with long-horizon GPU usage in memory.",
             registry=self.registry,
         )
+        self.asyncio_tasks = Gauge(
+            "resource_agent_operator_asyncio_tasks",
+            "Unfinished asyncio tasks in the operator's event loop (kopf's watchers and workers, the operator's own).",
+            registry=self.registry,
+        )
+
+    def watch_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count `loop`'s unfinished tasks at each scrape (the scrape runs on another thread)."""
+        self.asyncio_tasks.set_function(lambda: len(asyncio.all_tasks(loop)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, cast
 
@@ -111,6 +112,7 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
 
 async def run_operator(settings: OperatorSettings) -> None:
     metrics = OperatorMetrics(REGISTRY)
+    metrics.watch_loop(asyncio.get_running_loop())
     if settings.metrics_listen:
         options = settings.metrics_security
         reviewer = KubernetesReviewer(load_api_client()) if options.auth == EndpointAuth.KUBERNETES else None

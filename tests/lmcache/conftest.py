@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devtools.demo.stack import free_port_block
 from devtools.lmcache_simulator import SimulatedInstance
 from resource_agent.lmcache.client import Scraper
 from resource_agent.node_agent.collectors.base import CollectorContext
 from resource_agent.node_agent.collectors.lmcache import LMCacheCollector
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lmcache"
-
-
-def free_port_block(size: int) -> int:
-    """A first port with `size` free ports after it."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + size > 65535:
-            continue
-        try:
-            held = []
-            for port in range(first, first + size):
-                s = socket.socket()
-                held.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-        return first
-    raise RuntimeError("no free port block")
 
 
 class Clock:

@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from devtools.demo.stack import free_port
+from devtools.demo.stack import free_port, free_port_block
 from devtools.lmcache_simulator import SimulatedInstance
-from tests.lmcache.conftest import free_port_block
 
 DEADLINE_SECONDS = 60.0
 CPU_SIZES = {"healthy": 4.0, "thrash": 40.0}  # GiB (LMCache's max_local_cpu_size), configured per instance so their series differ
