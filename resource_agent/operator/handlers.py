@@ -395,12 +395,16 @@ class Operator:
             logger.info("node %s: %s", change.node, change.message())
 
     async def _delete_expired(self, index: RecommendationIndex) -> None:
-        """Resolved recommendations past the TTL, also of nodes that no longer report."""
+        """Resolved recommendations past the TTL, also of nodes that no longer report. Under the node's lock
+        and judged again on the object as it is now: a report may have reopened it since the index saw it
+        (deleting it then made the reopening write its status to nothing: a 404)."""
         now = now_utc()
         for entries in list(index.values()):
-            for entry in list(entries):
-                if expired(entry.existing, now, self.settings.plan):
-                    await self.store.delete(entry.existing.name)
+            for known in [entry.existing for entry in list(entries) if expired(entry.existing, now, self.settings.plan)]:
+                async with self._node_locks.setdefault(known.node_name, asyncio.Lock()):
+                    current = await self.store.get(known.name)
+                    if current is not None and expired(_entry_of(known.name, current).existing, now, self.settings.plan):
+                        await self.store.delete(known.name)
 
     async def reconcile_node(
         self, node: str, report_uid: str | None, node_findings: list[Finding], index: RecommendationIndex,
@@ -590,6 +594,11 @@ class NodeSeen(NamedTuple):
             "metadata": {"name": name, "uid": self.uid, "labels": dict(self.labels)},
             "status": {"allocatable": {GPU_RESOURCE: str(self.allocatable)}},
         }
+
+
+def _entry_of(name: str, body: Mapping[str, Any]) -> IndexedRecommendation:
+    """The index entry of a recommendation as read from the API server."""
+    return index_entry(name, body.get("spec") or {}, body.get("status") or {}, (body.get("metadata") or {}).get("annotations") or {})
 
 
 def _latest(index: kopf.Index[str, Any]) -> dict[str, Any]:

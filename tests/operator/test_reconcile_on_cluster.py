@@ -199,3 +199,26 @@ async def test_fleet_pass_deletes_resolved_recommendations_of_silent_nodes(clust
         assert index.get(silent) == []
     finally:
         client.close()
+
+
+async def test_a_recommendation_reopened_since_the_index_saw_it_resolved_is_not_deleted(cluster) -> None:
+    """The fleet pass judges expiry on the object as it is now, under the node's lock: a report may have reopened it."""
+    install_crds(cluster.kubectl)
+    client = cluster.api_client()
+    metrics = OperatorMetrics(CollectorRegistry())
+    settings = OperatorSettings(metrics_listen=None, health_listen=None, fleet_interval_seconds=0.0,
+                                plan=PlanSettings(resolved_ttl_seconds=0.0))
+    operator = Operator(settings, RecommendationStore(client, metrics), metrics, ActionExecutor(no_summary))
+    index = ClusterIndex(client)
+    node = f"reopen-{uuid.uuid4().hex[:6]}"
+    findings = analyze(summarize(list(generate("thermal-throttle", seed=0, samples=20)), node)).findings
+    try:
+        await operator.reconcile_node(node, None, findings, index, log)
+        await operator.reconcile_node(node, None, [], index, log)
+        stale = {node: index.get(node)}  # what a lagging watch index still says: Resolved, past the TTL
+        assert {e.existing.phase.value for e in stale[node]} == {"Resolved"}
+        await operator.reconcile_node(node, None, findings, index, log)  # the finding is back: reopened
+        await operator._delete_expired(stale)
+        assert {e.existing.phase.value for e in index.get(node)} == {"Open"}
+    finally:
+        client.close()
