@@ -17,19 +17,18 @@ Admin credentials are fine here: RBAC is covered by e2e/test_operator_loop.py.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
 from devtools.devcluster.nodes import NodeSpec
 from devtools.lmcache_simulator import SimulatedInstance
+from e2e.lmcache_helpers import free_port_block, served_conf
 from e2e.providers import ClusterHandle
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
@@ -45,28 +44,6 @@ EXPECTED = {
     ("unused", "lmcache-never-hit"),
     ("dismissed", "lmcache-remote-gets-timing-out"),
 }
-
-
-def free_port_block(size: int) -> int:
-    """A first port with `size` free ports after it."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + size > 65535:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for port in range(first, first + size):
-                held.append(sock := socket.socket())
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-        return first
-    raise RuntimeError("no free block of ports")
 
 
 @dataclass
@@ -122,12 +99,6 @@ class Stack:
 
     def diagnostics(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.processes)
-
-
-def served_conf(sim: SimulatedInstance, key: str) -> list[Any]:
-    """`key` as every process of the instance serves it over HTTP (GET /conf)."""
-    with httpx.Client(trust_env=False, timeout=5) as client:
-        return [client.get(f"{url}/conf", params={"names": key}).json()[key] for url in sim.urls()]
 
 
 @pytest.fixture(scope="module")
