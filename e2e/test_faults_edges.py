@@ -195,7 +195,8 @@ def test_lmcache_and_engine_restarted_with_counters_at_zero(node: Node) -> None:
 # --- NVML loses a GPU -----------------------------------------------------------------------------
 
 
-def test_a_gpu_lost_mid_run_is_reported_and_kept_while_the_others_report(node: Node) -> None:
+@pytest.mark.parametrize("fault", ["lost", "unknown"])  # every call raises GpuIsLost; the UUID lookup raises Unknown
+def test_a_gpu_lost_mid_run_is_reported_and_kept_while_the_others_report(node: Node, fault: str) -> None:
     control = node.log_dir / "nvml-control"
     control.mkdir()
     agent = _agent_args(node)
@@ -213,7 +214,7 @@ def test_a_gpu_lost_mid_run_is_reported_and_kept_while_the_others_report(node: N
     except TimeoutError:
         pytest.fail(f"no GPUs in the report: {json.dumps(node.status().get('collectors'))}\n{node.diagnostics()}")
     pids = pids_of(node.processes)
-    (control / "1").write_text("lost")
+    (control / "1").write_text(fault)
     lost_at = time.monotonic()
 
     def lost(status: dict[str, Any]) -> list[dict[str, Any]]:
@@ -241,7 +242,7 @@ def test_a_gpu_lost_mid_run_is_reported_and_kept_while_the_others_report(node: N
     assert later["status"]["phase"] == "Open"
     assert _collector_states(status).get("gpu") == "failed"  # says which GPU NVML lost
     assert_alive(node.processes, pids)
-    record("nvml_gpu_lost", lost_reported_seconds=round(reported, 2), recommendation_seconds=round(found, 2),
+    record(f"nvml_gpu_{fault}", lost_reported_seconds=round(reported, 2), recommendation_seconds=round(found, 2),
            gpus=3, operator_alive=operator.alive)
 
 
