@@ -273,6 +273,7 @@ def test_operator_killed_during_an_approved_lmcache_apply_applies_it_once(lmcach
         pytest.fail(f"no apply result\n{lmcache.diagnostics()}")
     seconds = time.monotonic() - restarted
     assert isinstance(result, dict) and result["succeeded"], json.dumps(result)
+    assert "nothing to post" in result.get("message", ""), json.dumps(result)  # the restarted operator read it back
     time.sleep(6)  # two report intervals: nothing else is posted
     posts = sim.posts()
     after = lmcache.recommendation() or {}
