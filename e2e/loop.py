@@ -193,3 +193,5 @@ def running_loop(cluster: ClusterHandle, log_dir: Path, prefix: str = "loop") ->
     finally:
         stop_all([*state.agents.values(), *state.operators])
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        # their reports and recommendations go with them: later tests' operators must not see these findings
+        cluster.kubectl("delete", "node", *nodes.values(), "--ignore-not-found", "--wait=false", check=False)

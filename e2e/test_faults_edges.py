@@ -95,6 +95,7 @@ def node(cluster: ClusterHandle, tmp_path: Path) -> Iterator[Node]:
         yield state
     finally:
         stop_all(state.processes)
+        cluster.kubectl("delete", "node", state.name, "--wait=false", check=False)  # its report and recommendations too
 
 
 def _agent_args(node: Node) -> ManagedProcess:
@@ -278,6 +279,7 @@ def test_llm_429_timeout_and_garbage_leave_recommendations_without_insight(clust
             pytest.fail(f"{exc}\n" + "\n".join(p.tail() for p in processes))
         finally:
             stop_all(processes)
+            cluster.kubectl("delete", "node", *nodes, "--ignore-not-found", "--wait=false", check=False)
 
     def retry_gap(first: int) -> float:
         retry = next(r for r in requests[first + 1:] if r.text == requests[first].text)

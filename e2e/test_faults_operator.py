@@ -237,6 +237,7 @@ def lmcache(cluster: ClusterHandle, tmp_path: Path) -> Iterator[Apply]:
     finally:
         stop_all(state.processes)
         sim.stop()
+        cluster.kubectl("delete", "node", node, "--ignore-not-found", "--wait=false", check=False)
 
 
 def test_operator_killed_during_an_approved_lmcache_apply_applies_it_once(lmcache: Apply) -> None:
