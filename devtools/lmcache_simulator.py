@@ -18,7 +18,8 @@ worker N on `port + 1 + N`. Each serves:
   (sizes) change in /conf without changing the allocated cache, as in LMCache;
 - `GET /inference_info`: the vLLM adapter's model and cache config.
 
-Faults for tests: `set_fault(port, "malformed" | "error" | "slow:<seconds>" | None)`.
+Faults for tests: `set_fault(port, "malformed" | "error" | "slow:<seconds>" | "slow-post:<seconds>" | None)`
+(`slow-post` delays only the answer to a POST, after the request was received).
 Every request is logged (`requests`: method, port, path; never a body), so a
 test can tell that nothing was ever posted to an instance.
 
@@ -353,7 +354,8 @@ def _handler(sim: SimulatedInstance, port: int) -> type[BaseHTTPRequestHandler]:
 
         def _fault(self) -> bool:
             fault = sim.faults.get(port)
-            if fault and fault.startswith("slow:"):
+            slow = "slow:" if self.command == "GET" else ("slow:", "slow-post:")
+            if fault and fault.startswith(slow):
                 time.sleep(float(fault.split(":", 1)[1]))
             elif fault == "error":
                 self._send(500, b"Internal Server Error")

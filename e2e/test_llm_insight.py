@@ -7,44 +7,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from devtools.demo.stack import ManagedProcess, agent_process, install_crds, operator_process, stop_all, wait_until
-from devtools.devcluster.nodes import NodeSpec
+from devtools.demo.stack import ManagedProcess, stop_all, wait_until
 from devtools.llm_server import FakeLLMServer, Mode
+from e2e.llm_loop import REPORT_INTERVAL_SECONDS, recommendations, run_loop
 from e2e.providers import ClusterHandle
-
-GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
-REPORT_INTERVAL_SECONDS = 1
-
-
-def recommendations(cluster: ClusterHandle, nodes: list[str]) -> list[dict[str, Any]]:
-    from kubernetes.client import CustomObjectsApi
-
-    with cluster.api_client() as client:
-        items = CustomObjectsApi(client).list_cluster_custom_object(GROUP, VERSION, "resourcerecommendations")["items"]
-    return [item for item in items if item["spec"]["nodeName"] in nodes]
-
-
-def run_loop(cluster: ClusterHandle, log_dir: Path, server: FakeLLMServer, nodes: list[str]) -> list[ManagedProcess]:
-    install_crds(cluster.kubectl)
-    cluster.add_nodes([NodeSpec(name=node) for node in nodes])
-    processes = [
-        agent_process(node, "thermal-throttle", log_dir, kubeconfig=cluster.kubeconfig,
-                      report_interval=f"{REPORT_INTERVAL_SECONDS}s", interval="0.5s", window="10s").start()
-        for node in nodes
-    ]
-    llm_env = {
-        "RESOURCE_AGENT_LLM_PROVIDER": "openai-compatible",
-        "RESOURCE_AGENT_LLM_BASE_URL": server.openai_base_url,
-        "RESOURCE_AGENT_LLM_MODEL": "e2e-model",
-        "RESOURCE_AGENT_LLM_MAX_RETRIES": "0",
-        "RESOURCE_AGENT_LLM_TIMEOUT_SECONDS": "5",
-    }
-    processes.append(operator_process(log_dir, kubeconfig=cluster.kubeconfig, env=llm_env, name=f"operator-{nodes[0]}").start())
-    return processes
 
 
 @pytest.fixture

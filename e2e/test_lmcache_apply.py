@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
 from devtools.demo.stack import (
@@ -37,6 +36,7 @@ from devtools.demo.stack import (
 )
 from devtools.devcluster.nodes import NodeSpec
 from devtools.lmcache_simulator import SimulatedInstance
+from e2e.lmcache_helpers import served_conf
 from e2e.providers import ClusterHandle
 
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
@@ -109,12 +109,6 @@ class Stack:
 
     def diagnostics(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.tail()}" for p in self.processes)
-
-
-def served_conf(sim: SimulatedInstance, key: str) -> list[Any]:
-    """`key` as every process of the instance serves it over HTTP (GET /conf)."""
-    with httpx.Client(trust_env=False, timeout=5) as client:
-        return [client.get(f"{url}/conf", params={"names": key}).json()[key] for url in sim.urls()]
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,22 @@ class LocalCluster:
         if remove_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
+    def restart(self, name: str, *, sig: int = signal.SIGKILL, down_seconds: float = 0.0) -> float:
+        """Kill component ``name`` with ``sig`` (its state is kept), start it again after ``down_seconds``
+        with the same command, and wait until the apiserver is ready; returns the seconds from start to ready.
+        """
+        component = next(c for c in self.components if c.name == name)
+        if component.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(component.process.pid, sig)
+            component.process.wait(timeout=30)
+        time.sleep(down_seconds)
+        started = time.monotonic()
+        component.start()
+        self._write_state()
+        self._wait_ready(("kube-apiserver",), time.monotonic() + self.ready_timeout)
+        return time.monotonic() - started
+
     def check(self) -> None:
         """Raise ComponentError when any component has died."""
         for component in self.components:

@@ -360,18 +360,19 @@ class Operator:
         reports = _latest(self._report_times)
         coverage = assess({name: seen.gpus for name, seen in nodes.items()},
                           {name: seen.at for name, seen in reports.items()}, time.time(), self.coverage_thresholds)
-        for node in sorted(set(coverage.missing) - set(self._coverage.missing)):
+        # taken before the Events are posted: a pass that starts while this one posts must not post them again
+        previous, self._coverage = self._coverage, coverage
+        for node in sorted(set(coverage.missing) - set(previous.missing)):
             message = f"node has {coverage.missing[node]} GPU(s) but no ResourceReport: no resource agent runs on it"
             await self.store.event({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "uid": nodes[node].uid}},
                                    "Warning", "NoResourceReport", message)
             logger.warning("node %s: %s", node, message)
-        for node in sorted(set(coverage.stale) - set(self._coverage.stale)):
+        for node in sorted(set(coverage.stale) - set(previous.stale)):
             message = (f"ResourceReport not written for {coverage.stale[node]:.0f} s (more than "
                        f"{self.coverage_thresholds.stale_heartbeats:g} report heartbeats and a report interval)")
             await self.store.event({"apiVersion": API_VERSION, "kind": "ResourceReport", "metadata": {"name": node, "uid": reports[node].uid}},
                                    "Warning", "ReportStale", message)
             logger.warning("node %s: %s", node, message)
-        self._coverage = coverage
         for gauge in (self.metrics.report_age, self.metrics.report_stale, self.metrics.report_missing):
             gauge.clear()
         for node, age in coverage.ages.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -70,6 +71,26 @@ async def test_coverage_reads_kopf_indexes_not_lists() -> None:
     assert sorted(store.events) == [("NoResourceReport", "bare"), ("ReportStale", "old")]
     await operator._coverage_pass(log)
     assert len(store.events) == 2  # an Event when a condition starts, not every pass
+
+
+class SlowEvents(EventsOnly):
+    async def event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        await asyncio.sleep(0.01)  # the API server takes its time: the next fleet pass starts meanwhile
+        await super().event(obj, kind, reason, message)
+
+
+async def test_overlapping_coverage_passes_post_each_event_once() -> None:
+    store = SlowEvents()
+    operator = Operator(OperatorSettings(priority=1, metrics_listen=None, health_listen=None), store,  # type: ignore[arg-type]
+                        OperatorMetrics(CollectorRegistry()), ActionExecutor(no_summary))
+    old = time.time() - 3600
+    operator._remember_indexes({
+        "report_times": {f"n{i}": [ReportSeen(f"u{i}", old)] for i in range(20)},
+        "node_capacity": {f"n{i}": [NodeSeen(f"n{i}", 8)] for i in range(20)},
+    })
+    log = logging.getLogger("test")
+    await asyncio.gather(operator._coverage_pass(log), operator._coverage_pass(log))
+    assert sorted(store.events) == sorted(("ReportStale", f"n{i}") for i in range(20))
 
 
 def _gauge(metrics: OperatorMetrics) -> dict[tuple[str, str], float]:
