@@ -154,11 +154,55 @@ FAULTS = Section("Faults", [
         ("tests/reliability/test_soak_trend.py", "e2e/test_soak_bench.py::test_short_soak_samples_and_judges_every_series"),
         "the trend test on synthetic series, and a short real run",
     ),
+    Promise(
+        "kube-apiserver or etcd killed (SIGKILL, 3 s down) and restarted mid-run: the agents and the operator keep "
+        "running (no restart), reports resume within one report heartbeat of the restart, the recommendations converge "
+        "with no duplicate and no lost decision (a Dismissed one stays Dismissed), and neither process grows by more "
+        "than 64 MiB.",
+        ("e2e/test_faults_controlplane.py::test_kube_apiserver_killed_and_restarted",
+         "e2e/test_faults_controlplane.py::test_etcd_killed_and_restarted_on_its_data"),
+    ),
+    Promise(
+        "A leader change mid-stream: when the active replica is killed, the standby takes over (after kopf's peering "
+        "lifetime), acts on a decision made while no replica was active, and creates no duplicate.",
+        ("e2e/test_faults_controlplane.py::test_standby_takes_over_when_the_active_replica_is_killed",),
+    ),
+    Promise(
+        "The operator killed in the middle of a burst of reconciles: the restarted operator finishes every "
+        "recommendation with no duplicate, and keeps a decision made while it was down.",
+        ("e2e/test_faults_operator.py::test_operator_killed_during_a_burst_of_reconciles",),
+    ),
+    Promise(
+        "The operator killed during an approved LMCache apply: the change reaches each LMCache process exactly once; "
+        "the restarted operator finds it in place and posts nothing.",
+        ("e2e/test_faults_operator.py::test_operator_killed_during_an_approved_lmcache_apply_applies_it_once",),
+    ),
+    Promise(
+        "An operator restart with 1,000 reports present reconciles them all without a write for unchanged findings "
+        "(no recommendation changes its resourceVersion).",
+        ("e2e/test_faults_operator.py::test_restart_with_a_thousand_reports_writes_nothing_for_unchanged_findings",),
+    ),
+    Promise(
+        "An LMCache instance and a vLLM engine restarted with their counters at zero: no negative rate, no finding "
+        "from the reset, the collectors are ok again once the instances answer (the outage's own unreachable finding "
+        "resolves).",
+        ("e2e/test_faults_edges.py::test_lmcache_and_engine_restarted_with_counters_at_zero",),
+    ),
+    Promise(
+        "NVML raising GpuIsLost or Unknown on one GPU mid-run (through the NVML fake, under a real agent): the other "
+        "GPUs keep reporting, the lost GPU is reported with a gpu-lost recommendation and is still listed, with its "
+        "first-seen time, a full window later.",
+        ("e2e/test_faults_edges.py::test_a_gpu_lost_mid_run_is_reported_and_kept_while_the_others_report",),
+    ),
+    Promise(
+        "The LLM provider on the cluster answering 429 with Retry-After, timing out, or answering garbage: the "
+        "recommendations are written without insight, retries honour Retry-After, nothing unvalidated reaches "
+        "status, and the operator stays up.",
+        ("e2e/test_faults_edges.py::test_llm_429_timeout_and_garbage_leave_recommendations_without_insight",),
+    ),
 ], after=(
-    "Being written (issue 17 item 1, `e2e/test_faults.py`): kube-apiserver or etcd killed and restarted mid-run, the "
-    "operator killed during a reconcile and during an approved LMCache apply, NVML `GpuIsLost` on one device mid-run, "
-    "LMCache/serving restarts, memory bounds, and the 1,000-report restart. Their figures appear under *Fault-test "
-    "figures* when the e2e suite runs with `RELIABILITY_RESULTS=<file>`."
+    "The fault tests' figures appear under *Fault-test figures* when the e2e suite runs with "
+    "`RELIABILITY_RESULTS=<file>` and the page is rendered with `--faults <file>`."
 ))
 
 SECTIONS = (BAD_INPUT, SECURITY, FAULTS)

@@ -32,6 +32,7 @@ from tests.chart.chart_render import helm_binary, template
 GROUP, VERSION = "resource.optiinfra.io", "v1alpha1"
 SCENARIOS = {"a": "idle-gpu-holding-memory", "b": "thermal-throttle"}
 REPORT_INTERVAL_SECONDS = 3
+REPORT_HEARTBEAT_SECONDS = 6  # an unchanged report is rewritten this often (a material change at once)
 CHART_PARTS = (
     "templates/agent-serviceaccount.yaml", "templates/agent-rbac.yaml", "templates/agent-admission-policy.yaml",
     "templates/operator-serviceaccount.yaml", "templates/operator-rbac.yaml", "templates/operator-peering.yaml",
@@ -64,7 +65,8 @@ class Loop:
 
     def start_agent(self, key: str, scenario: str) -> None:
         agent = agent_process(self.nodes[key], scenario, self.log_dir, kubeconfig=self.kubeconfigs[key],
-                              report_interval=f"{REPORT_INTERVAL_SECONDS}s", window="20s")
+                              report_interval=f"{REPORT_INTERVAL_SECONDS}s", report_heartbeat=f"{REPORT_HEARTBEAT_SECONDS}s",
+                              window="20s")
         self.agents[key] = agent.start()
 
     def start_operator(self, name: str = "operator", priority: int = 100) -> ManagedProcess:

@@ -27,6 +27,7 @@ from e2e.faults import (
     utc_now,
 )
 from e2e.loop import (
+    REPORT_HEARTBEAT_SECONDS,
     REPORT_INTERVAL_SECONDS,
     SCENARIOS,
     Loop,
@@ -40,7 +41,9 @@ from e2e.providers import ClusterHandle
 from e2e.reliability_results import record
 
 DOWN_SECONDS = 3.0  # how long the component stays dead: agents miss at least one report
-RESUME_BOUND_SECONDS = REPORT_INTERVAL_SECONDS + 3.0  # one report interval, plus the slack of a 2-core CI runner
+# an unchanged node writes once per heartbeat (a write that failed meanwhile is retried with backoff): one
+# heartbeat, plus the slack of a 2-core CI runner
+RESUME_BOUND_SECONDS = REPORT_HEARTBEAT_SECONDS + 3.0
 RECONCILES = "resource_agent_operator_reconciles_total"
 
 
