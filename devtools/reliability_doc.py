@@ -129,15 +129,21 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def figures_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A result's figures: its `figures` object (e2e/reliability_results.py) or its top-level fields; sizes in MiB."""
+    raw = row.get("figures") if isinstance(row.get("figures"), dict) else {k: v for k, v in row.items() if k not in ("test", "recorded_at")}
+    return {(key.removesuffix("_bytes") + "_mib" if key.endswith("_bytes") else key): (value / 2**20 if key.endswith("_bytes") else value)
+            for key, value in raw.items()}
+
+
 def faults_markdown(rows: list[dict[str, Any]], source: str) -> list[str]:
-    """A table of every field the fault tests wrote, one row per line, in the order they were written."""
-    fields = list(dict.fromkeys(key for row in rows for key in row if key != "test"))
+    """One row per result, in the order they were written: the test and every figure it recorded."""
     lines = ["## Fault-test figures", "", f"From `{source}` ({len(rows)} results) of the last run with `RELIABILITY_RESULTS`.", ""]
     if not rows:
         return [*lines, "The run wrote no results."]
-    lines += ["| test | " + " | ".join(f"`{f}`" for f in fields) + " |", "|---|" + "---:|" * len(fields)]
+    lines += ["| test | figures |", "|---|---|"]
     for row in rows:
-        lines.append(f"| `{row['test']}` | " + " | ".join(number(row[f]) if f in row else "" for f in fields) + " |")
+        lines.append(f"| `{row['test']}` | " + "; ".join(f"{key} {number(value)}" for key, value in figures_of(row).items()) + " |")
     return lines
 
 

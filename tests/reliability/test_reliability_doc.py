@@ -49,11 +49,12 @@ def test_a_section_without_results_keeps_what_the_page_has_or_says_not_run() -> 
 def test_fault_results_render_every_field_they_have(tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
     results.write_text('{"test": "e2e/test_faults.py::test_a", "recovery_seconds": 4.23456, "writes": 12}\n\n'
-                       '{"test": "test_b", "rss_before_mib": 150.2, "rss_after_mib": 151.0, "phase": "after"}\n')
+                       '{"test": "test_b", "recorded_at": "2026-12-02T03:42:58Z", '
+                       '"figures": {"rss_before_bytes": 157491200, "phase": "after"}}\n')
     lines = faults_markdown(read_results(results), results.name)
-    assert lines[4] == "| test | `recovery_seconds` | `writes` | `rss_before_mib` | `rss_after_mib` | `phase` |"
-    assert lines[6:] == ["| `e2e/test_faults.py::test_a` | 4.235 | 12 |  |  |  |",
-                         "| `test_b` |  |  | 150.2 | 151 | after |"]
+    assert lines[4] == "| test | figures |"
+    assert lines[6:] == ["| `e2e/test_faults.py::test_a` | recovery_seconds 4.235; writes 12 |",
+                         "| `test_b` | rss_before_mib 150.2; phase after |"]
     page = render(PAGE.read_text(), faults=lines)
     assert "| `test_b` |" in page and render(page) == page  # kept on the next render without results
 
