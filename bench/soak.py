@@ -138,14 +138,17 @@ def metric_sum(text: str, name: str) -> float | None:
 # --- the run -------------------------------------------------------------------------------
 
 class FleetWriter:
-    """`nodes` simulated agents: one product ReportWriter per node, each offered a summary per interval."""
+    """`nodes` simulated agents: one product ReportWriter per node, each offered a summary per interval and
+    writing every one (no heartbeat: a steady write load, the most the operator can be offered)."""
 
-    def __init__(self, api_client: Any, nodes: list[str], interval: float) -> None:
+    def __init__(self, kubeconfig: str, nodes: list[str], interval: float) -> None:
         from resource_agent.kube.reporter import ReportWriter
+        from resource_agent.kubeclient.config import load_connection
+        from resource_agent.kubeclient.rest import KubeClient
 
         self.nodes = nodes
         self.interval = interval
-        self.writers = [ReportWriter(api_client).start() for _ in nodes]
+        self.writers = [ReportWriter(KubeClient(load_connection(kubeconfig)), heartbeat_seconds=0.0).start() for _ in nodes]
         self.counts = [0] * len(nodes)
         self._cache: dict[tuple[int, str, int], Any] = {}
         self._stop = threading.Event()
@@ -232,7 +235,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         operator = operator_process(work, kubeconfig=cluster.kubeconfig, resolved_ttl="2m",
                                     evidence_refresh="1m", fleet_interval="10s")
         processes = [agent.start(), operator.start()]
-        writer = FleetWriter(api, [spec.name for spec in fleet], args.report_seconds).start()
+        writer = FleetWriter(str(cluster.kubeconfig), [spec.name for spec in fleet], args.report_seconds).start()
         samples: list[dict[str, Any]] = []
         problem = None
         start = time.monotonic()
