@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: the repository root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.docsection import machine
 from devtools.reliability_doc import soak_table, write_soak
 
 GROWTH_PERCENT = 10.0
@@ -189,16 +189,6 @@ class FleetWriter:
 
     def totals(self) -> dict[str, int]:
         return {"writes": sum(w.writes for w in self.writers), "failures": sum(w.failures for w in self.writers)}
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} CPUs (shared), Linux {platform.release()}, Python {platform.python_version()}"
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
