@@ -4,18 +4,29 @@ A command builds its settings with `SomeSettings.load(config_file, **command_lin
 passing only the options given on the command line. YAML keys may be snake_case
 or camelCase (Helm values are camelCase). Every error names the field and where
 it came from.
+
+The environment is read as pydantic-settings' `EnvSettingsSource` reads it (names
+case-insensitive: the class's `env_prefix` + the field name, or the field's
+validation aliases unprefixed; JSON for lists, dicts and models), and the layers are
+merged key by key like its `deep_update`. It is not used itself: importing it costs
+the agent about 5 MiB (asyncio, argparse and every settings provider), a tenth of its
+memory (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import types
+import typing
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import yaml
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, ValidationError
+from pydantic.fields import FieldInfo
 
 from resource_agent.config.yaml_lines import key_lines, line_of, yaml_error_line
 
@@ -32,49 +43,90 @@ def snake_case(key: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).replace("-", "_").lower()
 
 
-class YamlFileSource(PydanticBaseSettingsSource):
+def yaml_file_values(path: Path) -> dict[str, Any]:
     """The top-level mapping of a YAML file, keys normalised to snake_case."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        super().__init__(settings_cls)
-        self.path = path
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        try:
-            data = yaml.safe_load(self.path.read_text())
-        except OSError as exc:
-            raise SettingsError(f"cannot read config {self.path}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            line = yaml_error_line(exc)
-            where = f"config {self.path}" + (f": line {line}" if line else "")
-            raise SettingsError(f"{where}: not valid YAML: {exc}") from None
-        if data is None:
-            return {}
-        if not isinstance(data, dict):
-            raise SettingsError(f"config {self.path} must be a mapping of settings, got {type(data).__name__}")
-        return {snake_case(str(key)): value for key, value in data.items()}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SettingsError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        line = yaml_error_line(exc)
+        where = f"config {path}" + (f": line {line}" if line else "")
+        raise SettingsError(f"{where}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"config {path} must be a mapping of settings, got {type(data).__name__}")
+    return {snake_case(str(key)): value for key, value in data.items()}
 
 
-class LayeredSettings(BaseSettings):
-    """Base of the agent's, the operator's and the LLM's settings."""
+def environment_values(model: type[BaseModel], prefix: str) -> dict[str, Any]:
+    """The fields of `model` the environment sets, by field name."""
+    environment = {key.lower(): value for key, value in os.environ.items()}
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        for variable in _variables(name, field, prefix):
+            if variable.lower() in environment:
+                values[name] = _decode(environment[variable.lower()], field, variable)
+                break
+    return values
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", populate_by_name=True)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
+def _variables(name: str, field: FieldInfo, prefix: str) -> list[str]:
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return [alias]
+    if isinstance(alias, AliasChoices):
+        return [choice for choice in alias.choices if isinstance(choice, str)]
+    return [prefix + name]
+
+
+def _decode(raw: str, field: FieldInfo, variable: str) -> Any:
+    if not _is_complex(field.annotation):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise SettingsError(f"environment {variable}: not valid JSON for a {_type_name(field.annotation)}: {raw!r}") from None
+
+
+def _is_complex(annotation: Any) -> bool:
+    """A list, dict, set, tuple or model (or an optional one): given as JSON in the environment."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_complex(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+    if origin is typing.Annotated:
+        return _is_complex(typing.get_args(annotation)[0])
+    kind = origin or annotation
+    return isinstance(kind, type) and (issubclass(kind, (list, dict, set, frozenset, tuple)) or issubclass(kind, BaseModel))
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(typing.get_origin(annotation) or annotation, "__name__", str(annotation))
+
+
+def merge(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Later layers win; mappings are merged key by key."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = merge(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
+
+
+class LayeredSettings(BaseModel):
+    """Base of the agent's, the operator's and the LLM's settings: constructing one reads the layers."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_default=True)
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
+    def __init__(self, **given: Any) -> None:
         path = _config_file.get()
-        file_source = (YamlFileSource(settings_cls, path),) if path is not None else ()
-        return (init_settings, env_settings, *file_source)
+        file_values = yaml_file_values(path) if path is not None else {}
+        super().__init__(**merge(file_values, environment_values(type(self), self.env_prefix), given))
 
     @classmethod
     def load(cls, config_file: Path | str | None = None, **command_line: Any) -> Self:

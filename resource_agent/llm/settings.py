@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from resource_agent.config.layered import LayeredSettings
 
@@ -34,7 +33,7 @@ class ResponseFormat(StrEnum):
 class LLMSettings(LayeredSettings):
     """How the operator asks an LLM to explain findings. provider=none (the default) turns it off."""
 
-    model_config = SettingsConfigDict(env_prefix="RESOURCE_AGENT_LLM_", extra="forbid", populate_by_name=True)
+    env_prefix: ClassVar[str] = "RESOURCE_AGENT_LLM_"
 
     provider: ProviderKind = ProviderKind.NONE
     model: str | None = None  # default: openai/gpt-oss-20b on Groq; required for openai-compatible

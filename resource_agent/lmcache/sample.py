@@ -8,11 +8,14 @@ caller passes the previous histogram totals and keeps the returned ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from resource_agent.api.samples import LMCacheInstanceSample
-from resource_agent.lmcache.client import InstanceScrape
 from resource_agent.lmcache.config import config_facts, kv_bytes_per_token, redact_url
 from resource_agent.lmcache.metrics import REMOTE_GET_SYNC, Histogram, combine, interval_mean
+
+if TYPE_CHECKING:
+    from resource_agent.lmcache.client import InstanceScrape
 
 Histograms = Mapping[str, Histogram]
 

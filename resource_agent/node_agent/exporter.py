@@ -30,7 +30,7 @@ from resource_agent.api.samples import (
     ServingSample,
     SystemSample,
 )
-from resource_agent.node_agent.nvml_decode import CLOCK_EVENT_REASONS
+from resource_agent.node_agent.nvml_names import CLOCK_EVENT_REASON_NAMES
 from resource_agent.node_agent.serving_summary import ServingReducer
 
 NAMESPACE = "resource_agent"
@@ -220,7 +220,7 @@ def _gpu(families: _Families, device: GpuDeviceSample, driver: str | None) -> No
     families.set("gpu_memory_clock_hertz", "Memory clock.", _hertz(device.memory_clock_mhz), gpu)
     families.set("gpu_memory_clock_max_hertz", "Maximum memory clock.", _hertz(device.memory_clock_max_mhz), gpu)
     active = set(device.clock_event_reasons)
-    for reason in sorted(set(CLOCK_EVENT_REASONS.values()) | active):
+    for reason in sorted(set(CLOCK_EVENT_REASON_NAMES) | active):
         families.set("gpu_clock_event_reason_active", "1 when the clock event (throttle) reason is active.", reason in active, gpu | {"reason": reason})
     for policy, seconds in sorted(device.violation_seconds.items()):
         families.count("gpu_violation_seconds", "Time the GPU was held below its clocks by the policy.", seconds, gpu | {"policy": policy})

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import pynvml
 
-# Bit -> name, from nvmlClocksEventReason* (newer) and nvmlClocksThrottleReason* (older, adds two bits).
-# UserDefinedClocks is an alias of ApplicationsClocksSetting; All/None are not reasons.
-_REASON_NAMES = (
-    "GpuIdle",
-    "ApplicationsClocksSetting",
-    "SwPowerCap",
-    "HwSlowdown",
-    "SyncBoost",
-    "SwThermalSlowdown",
-    "HwThermalSlowdown",
-    "HwPowerBrakeSlowdown",
-    "DisplayClockSetting",
-    "BoardLimit",
-    "Reliability",
-)
+from resource_agent.node_agent.nvml_names import CLOCK_EVENT_REASON_NAMES
 
 
 def _reason_bits() -> dict[int, str]:
+    """Bit -> name, from nvmlClocksEventReason* (newer) and nvmlClocksThrottleReason* (older, adds two bits)."""
     bits: dict[int, str] = {}
-    for name in _REASON_NAMES:
+    for name in CLOCK_EVENT_REASON_NAMES:
         for prefix in ("nvmlClocksEventReason", "nvmlClocksThrottleReason"):
             value = getattr(pynvml, prefix + name, None)
             if value is not None:

@@ -11,7 +11,7 @@ import pytest
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent.bus_ids import PCI_ONLY_ERROR, normalise_bus_id
 from resource_agent.node_agent.collectors.base import CollectorContext, CollectorUnavailable, run_collectors
-from resource_agent.node_agent.collectors.gpu import GpuCollector
+from resource_agent.node_agent.nvml_collector import GpuCollector
 from resource_agent.node_agent.nvml_decode import decode_clock_event_reasons
 from resource_agent.node_agent.window import summarize
 from tests.node_agent.fake_nvml import FakeGpu, FakeNvml

@@ -19,15 +19,17 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resource_agent.api.samples import LMCacheInstanceSample, LMCacheSample, Sample
-from resource_agent.lmcache.client import DEFAULT_BUDGET_SECONDS, DEFAULT_TIMEOUT_SECONDS, Scraper
 from resource_agent.lmcache.config import redact_url, to_bool
 from resource_agent.lmcache.discovery import DiscoveryError, Instance, instances_from_pods, list_node_pods, merge, parse_url_spec
 from resource_agent.lmcache.metrics import Histogram
 from resource_agent.lmcache.sample import instance_sample
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, CollectorUnavailable, register_collector
+
+if TYPE_CHECKING:
+    from resource_agent.lmcache.client import Scraper
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,7 @@ class LMCacheCollector(Collector):
         self._discovered_at: float | None = None
         self._clock = clock
         self._scraper = scraper  # started on the first scrape: a node with nothing to scrape keeps no loop, thread or client
-        self._scraper_limits = (float(options.get("lmcache.timeout", DEFAULT_TIMEOUT_SECONDS)),
-                                float(options.get("lmcache.budget", DEFAULT_BUDGET_SECONDS)))
+        self._scraper_options = {name: float(options[f"lmcache.{name}"]) for name in ("timeout", "budget") if f"lmcache.{name}" in options}
         self._histograms: dict[str, dict[str, Histogram]] = {}
         self._unreachable: set[str] = set()
 
@@ -94,7 +95,11 @@ class LMCacheCollector(Collector):
         results: list[LMCacheInstanceSample] = list(self._bad_specs)
         histograms: dict[str, dict[str, Histogram]] = {}
         if self._scraper is None:
-            self._scraper = Scraper(timeout=self._scraper_limits[0], budget=self._scraper_limits[1])
+            # asyncio and an async HTTP client only where there is something to scrape
+            from resource_agent.lmcache.client import DEFAULT_BUDGET_SECONDS, DEFAULT_TIMEOUT_SECONDS, Scraper
+
+            limits = self._scraper_options
+            self._scraper = Scraper(timeout=limits.get("timeout", DEFAULT_TIMEOUT_SECONDS), budget=limits.get("budget", DEFAULT_BUDGET_SECONDS))
         for scrape in self._scraper.scrape(instances):
             key = scrape.instance.id
             result, histograms[key] = instance_sample(scrape, self._histograms.get(key))

@@ -26,12 +26,11 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resource_agent.api.samples import Sample, ServingInstanceSample, ServingSample
 from resource_agent.lmcache.discovery import list_node_pods
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, CollectorUnavailable, register_collector
-from resource_agent.serving.client import DEFAULT_BUDGET_SECONDS, DEFAULT_TIMEOUT_SECONDS, Scraper
 from resource_agent.serving.discovery import (
     DiscoveryError,
     Endpoint,
@@ -42,6 +41,9 @@ from resource_agent.serving.discovery import (
     redact_url,
 )
 from resource_agent.serving.sample import instance_samples, unreachable
+
+if TYPE_CHECKING:
+    from resource_agent.serving.client import Scraper
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,7 @@ class ServingCollector(Collector):
         self._discovered_at: float | None = None
         self._clock = clock
         self._scraper = scraper  # started on the first scrape: a node with nothing to scrape keeps no loop, thread or client
-        self._scraper_limits = (float(options.get("serving.timeout", DEFAULT_TIMEOUT_SECONDS)),
-                                float(options.get("serving.budget", DEFAULT_BUDGET_SECONDS)))
+        self._scraper_options = {name: float(options[f"serving.{name}"]) for name in ("timeout", "budget") if f"serving.{name}" in options}
         self._unreachable: set[str] = set()
 
     def _refresh_pods(self) -> None:
@@ -121,7 +122,11 @@ class ServingCollector(Collector):
             raise CollectorUnavailable("no serving engines configured or discovered")
         results: list[ServingInstanceSample] = list(self._bad_specs)
         if self._scraper is None:
-            self._scraper = Scraper(timeout=self._scraper_limits[0], budget=self._scraper_limits[1])
+            # asyncio and an async HTTP client only where there is something to scrape
+            from resource_agent.serving.client import DEFAULT_BUDGET_SECONDS, DEFAULT_TIMEOUT_SECONDS, Scraper
+
+            limits = self._scraper_options
+            self._scraper = Scraper(timeout=limits.get("timeout", DEFAULT_TIMEOUT_SECONDS), budget=limits.get("budget", DEFAULT_BUDGET_SECONDS))
         for scrape in self._scraper.scrape(endpoints):
             endpoint = scrape.endpoint
             if scrape.error is not None and endpoint.guessed:
