@@ -58,7 +58,8 @@ from bench.fleet_mix import HEALTHY, MIX, has_findings, kind_of, node_name, pick
 from devtools.demo.stack import ManagedProcess, install_crds, operator_process
 from devtools.devcluster.local import LocalCluster
 from devtools.devcluster.nodes import KWOK_ANNOTATION, NodeSpec, node_body
-from resource_agent.api.resources import GROUP, RECOMMENDATION_PLURAL, REPORT_PLURAL, VERSION, Phase
+from resource_agent.api.names import GROUP, RECOMMENDATION_PLURAL, REPORT_PLURAL, VERSION
+from resource_agent.api.resources import Phase
 from resource_agent.api.summary import NodeSummary
 from resource_agent.exposition import parse_samples
 from resource_agent.kube.reporter import report_object, report_status

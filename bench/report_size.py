@@ -25,7 +25,8 @@ from bench.docsection import write_section
 from devtools.serving_simulator import PROFILES, SimulatedEngine
 from resource_agent.analysis.engine import analyze
 from resource_agent.api.crd import report_crd
-from resource_agent.api.resources import API_VERSION, ResourceReportStatus
+from resource_agent.api.names import API_VERSION
+from resource_agent.api.resources import ResourceReportStatus
 from resource_agent.api.samples import ServingSample
 from resource_agent.api.summary import NodeSummary
 from resource_agent.kube.reporter import report_object, report_status

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from devtools.demo.stack import ManagedProcess, wait_until
 from e2e.loop import identities
 from e2e.providers import ClusterHandle
-from resource_agent.api.resources import AGENT_FIELD_MANAGER, GROUP, REPORT_PLURAL, VERSION
+from resource_agent.api.names import AGENT_FIELD_MANAGER, GROUP, REPORT_PLURAL, VERSION
 from resource_agent.api.summary import NodeSummary
 from resource_agent.kube.reporter import report_object, report_status
 from resource_agent.kubeclient.rest import APPLY_PATCH

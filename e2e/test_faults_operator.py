@@ -28,7 +28,7 @@ from e2e.loop import GROUP, VERSION, identities, metric_total
 from e2e.providers import ClusterHandle
 from e2e.reliability_results import record
 from resource_agent.analysis.engine import analyze
-from resource_agent.api.resources import RECOMMENDATION_PLURAL, REPORT_PLURAL
+from resource_agent.api.names import RECOMMENDATION_PLURAL, REPORT_PLURAL
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.usage import CHECKPOINT_PLURAL
 from resource_agent.node_agent.window import summarize

@@ -21,7 +21,7 @@ import pytest
 from devtools.demo.stack import install_crds, operator_process, stop_all, wait_until
 from devtools.devcluster.nodes import NodeSpec
 from e2e.providers import ClusterHandle
-from resource_agent.api.resources import AGENT_FIELD_MANAGER, GROUP, REPORT_PLURAL, VERSION
+from resource_agent.api.names import AGENT_FIELD_MANAGER, GROUP, REPORT_PLURAL, VERSION
 from resource_agent.api.samples import AllocationSource, GpuAllocation
 from resource_agent.api.summary import Window
 from resource_agent.kube.reporter import report_object, report_status

@@ -12,17 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from resource_agent.api.resources import (
-    CATEGORY,
-    GROUP,
-    RECOMMENDATION_PLURAL,
-    REPORT_PLURAL,
-    VERSION,
-    RecommendationSpec,
-    RecommendationStatus,
-    ResourceReportSpec,
-    ResourceReportStatus,
-)
+from resource_agent.api.names import CATEGORY, GROUP, RECOMMENDATION_PLURAL, REPORT_PLURAL, VERSION
+from resource_agent.api.resources import RecommendationSpec, RecommendationStatus, ResourceReportSpec, ResourceReportStatus
 from resource_agent.api.stored import SHARED_KEYS as SHARED_GPU_KEYS
 from resource_agent.api.usage import CHECKPOINT_KIND, CHECKPOINT_PLURAL, WorkloadUsageCheckpointSpec, WorkloadUsageCheckpointStatus
 

@@ -16,19 +16,6 @@ from resource_agent.api.insight import Insight
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import Timestamp
 
-GROUP = "resource.optiinfra.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-CATEGORY = "optiinfra"
-REPORT_PLURAL = "resourcereports"
-RECOMMENDATION_PLURAL = "resourcerecommendations"
-NODE_LABEL = f"{GROUP}/node"
-RULE_LABEL = f"{GROUP}/rule"
-AGENT_FIELD_MANAGER = "resource-agent"
-OPERATOR_FIELD_MANAGER = "resource-agent-operator"
-
-
-
 # --- ResourceReport ----------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resource_agent.analysis.materiality import ReportDigest, WriteCadence
-from resource_agent.api.resources import (
+from resource_agent.api.names import (
     AGENT_FIELD_MANAGER,
     API_VERSION,
     GROUP,

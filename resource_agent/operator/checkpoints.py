@@ -19,7 +19,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from resource_agent.api.resources import API_VERSION, GROUP, OPERATOR_FIELD_MANAGER, VERSION
+from resource_agent.api.names import API_VERSION, GROUP, OPERATOR_FIELD_MANAGER, VERSION
 from resource_agent.api.timestamps import utc_now
 from resource_agent.api.usage import (
     CHECKPOINT_KIND,

@@ -21,17 +21,8 @@ from pydantic import ValidationError
 
 from resource_agent.analysis.engine import analyze
 from resource_agent.api.findings import ActionType, Analysis, Finding
-from resource_agent.api.resources import (
-    API_VERSION,
-    GROUP,
-    RECOMMENDATION_PLURAL,
-    REPORT_PLURAL,
-    VERSION,
-    ApplyResult,
-    Decision,
-    Phase,
-    ResourceReportStatus,
-)
+from resource_agent.api.names import API_VERSION, GROUP, RECOMMENDATION_PLURAL, REPORT_PLURAL, VERSION
+from resource_agent.api.resources import ApplyResult, Decision, Phase, ResourceReportStatus
 from resource_agent.api.usage import WorkloadRef
 from resource_agent.operator.actions import ActionExecutor
 from resource_agent.operator.checkpoints import CheckpointStore

@@ -14,7 +14,7 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from resource_agent.api.resources import (
+from resource_agent.api.names import (
     API_VERSION,
     GROUP,
     NODE_LABEL,
@@ -23,9 +23,8 @@ from resource_agent.api.resources import (
     REPORT_PLURAL,
     RULE_LABEL,
     VERSION,
-    RecommendationSpec,
-    RecommendationStatus,
 )
+from resource_agent.api.resources import RecommendationSpec, RecommendationStatus
 from resource_agent.api.timestamps import rfc3339, utc_now
 from resource_agent.operator.metrics import OperatorMetrics
 from resource_agent.operator.planning import SPEC_DIGEST_ANNOTATION

@@ -1,35 +1,28 @@
 """The `gpu` collector: NVIDIA GPUs through NVML (`node_agent.nvml_collector`).
 
-pynvml is a large module (about 2.4 MiB resident), so it is imported only once NVML's library
-loads: the gate probes `libnvidia-ml.so.1` as pynvml itself loads it, and on a node without
-NVIDIA's driver reports "NVML not available" and probes again at most once a minute (a driver
-the GPU operator installs later is found). Where pynvml is already imported (a fake NVML in tests)
-it is used as it is.
+pynvml is a large module (about 2.4 MiB resident), so it is imported only where NVIDIA's kernel
+driver is loaded (the host's /proc/driver/nvidia exists; NVML needs the driver); elsewhere the
+collector reports "NVML not available" and looks again on the next sample (a driver the GPU
+operator installs later is found). Where pynvml is already imported (a fake NVML in tests) it is
+used as it is.
 """
 
 from __future__ import annotations
 
-import ctypes
 import sys
-import time
 
 from resource_agent.api.samples import Sample
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, CollectorUnavailable, register_collector
 
-NVML_LIBRARY = "libnvidia-ml.so.1"  # what pynvml's _LoadNvmlLibrary opens on Linux
-PROBE_RETRY_SECONDS = 60.0
-
 
 class NvmlGate(Collector):
-    """The NVML collector, created when NVML's library loads."""
+    """The NVML collector, created once NVIDIA's driver is loaded."""
 
     name = "gpu"
 
     def __init__(self, context: CollectorContext) -> None:
         self.context = context
         self._collector: Collector | None = None
-        self._next_probe = 0.0
-        self._probe_error = ""
 
     def update(self, sample: Sample) -> None:
         if self._collector is None:
@@ -37,15 +30,9 @@ class NvmlGate(Collector):
         self._collector.update(sample)
 
     def _load(self) -> Collector:
-        if "pynvml" not in sys.modules:
-            if time.monotonic() < self._next_probe:
-                raise CollectorUnavailable(f"NVML not available: {self._probe_error}")
-            try:
-                ctypes.CDLL(NVML_LIBRARY)
-            except OSError as exc:
-                self._probe_error = f"NVML Shared Library Not Found ({exc})"
-                self._next_probe = time.monotonic() + PROBE_RETRY_SECONDS
-                raise CollectorUnavailable(f"NVML not available: {self._probe_error}") from exc
+        driver = self.context.host_proc / "driver" / "nvidia"
+        if "pynvml" not in sys.modules and not driver.is_dir():
+            raise CollectorUnavailable(f"NVML not available: no NVIDIA driver loaded ({driver} is missing)")
         from resource_agent.node_agent.nvml_collector import GpuCollector  # pynvml from here on
 
         return GpuCollector(self.context)
