@@ -46,16 +46,16 @@ SHARED_KEYS = tuple(info.alias or name for name, info in GpuSharedFields.model_f
 STAT_DIGITS = 3  # significant digits of the stored window statistics
 
 MEAN = ("mean",)
-SUMMARY_VIEW = ("mean", "p95", "max")  # what the LLM prompt quotes of a statistic
+PROMPT_VIEW = ("mean", "p95", "max")  # what the LLM prompt quotes of a statistic, of the members stored
 
 # (model, field) -> the members stored; a Stat field not listed is not stored.
 KEPT_STATS: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     # host
-    (CpuSummary, "utilization_percent"): SUMMARY_VIEW,  # cpu-starved rules, scores (mean); prompt
-    (CpuSummary, "load1"): SUMMARY_VIEW,  # prompt
+    (CpuSummary, "utilization_percent"): ("mean", "max"),  # cpu-starved rules, scores (mean); prompt (mean, max)
+    (CpuSummary, "load1"): ("mean", "max"),  # prompt
     (CpuSummary, "steal_percent"): MEAN,  # cpu-steal
     (MemorySummary, "available_bytes"): ("min",),  # cache sizing (rules, LMCache apply)
-    (MemorySummary, "available_percent"): ("mean", "p95", "max", "min"),  # memory-pressure (mean, min); prompt
+    (MemorySummary, "available_percent"): ("mean", "max", "min"),  # memory-pressure (mean, min); prompt (mean, max)
     (MemorySummary, "swap_in_bytes_per_second"): MEAN,  # swapping
     (MemorySummary, "swap_out_bytes_per_second"): MEAN,
     (PressureLineSummary, "avg10"): MEAN,  # PSI rules and scores
@@ -68,11 +68,13 @@ KEPT_STATS: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     (NetworkSummary, "rx_drops_per_second"): MEAN,
     (NetworkSummary, "tx_drops_per_second"): MEAN,
     # GPUs
-    (GpuSummary, "sm_utilization_percent"): ("mean", "p95", "max", "last"),  # idle/underused rules, scores, fleet, usage
-    (GpuSummary, "memory_used_percent"): ("mean", "p95", "max", "min", "last"),  # memory growth (min/last), fleet, usage
+    (GpuSummary, "sm_utilization_percent"): ("mean", "p95", "max", "last"),  # idle/underused rules (mean, p95), scores,
+    # fleet, usage (max, last); prompt
+    (GpuSummary, "memory_used_percent"): ("mean", "max", "min", "last"),  # idle rules (mean), memory growth (min, last,
+    # max), fleet and usage (max); prompt (mean, max)
     (GpuSummary, "memory_used_bytes"): MEAN,  # idle GPU holding memory
-    (GpuSummary, "temperature_celsius"): SUMMARY_VIEW,  # thermal rules (p95, max); prompt
-    (GpuSummary, "power_watts"): SUMMARY_VIEW,  # power-capped (mean); prompt
+    (GpuSummary, "temperature_celsius"): PROMPT_VIEW,  # thermal rules (p95, max); prompt
+    (GpuSummary, "power_watts"): ("mean", "max"),  # power-capped (mean); prompt (mean, max)
     (GpuSummary, "sm_clock_busy_mhz"): MEAN,  # clocks-low
     # LMCache
     (LMCacheInstanceSummary, "local_cpu_usage_percent"): ("p95",),  # cache-full
