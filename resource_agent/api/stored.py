@@ -72,7 +72,7 @@ KEPT_STATS: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     # fleet, usage (max, last); prompt
     (GpuSummary, "memory_used_percent"): ("mean", "max", "min", "last"),  # idle rules (mean), memory growth (min, last,
     # max), fleet and usage (max); prompt (mean, max)
-    (GpuSummary, "memory_used_bytes"): MEAN,  # idle GPU holding memory
+    # not memory_used_bytes: its mean is memory_used_percent's mean of memoryTotalBytes (analysis.rules.gpu.held_memory_bytes)
     (GpuSummary, "temperature_celsius"): PROMPT_VIEW,  # thermal rules (p95, max); prompt
     (GpuSummary, "power_watts"): ("mean", "max"),  # power-capped (mean); prompt (mean, max)
     (GpuSummary, "sm_clock_busy_mhz"): MEAN,  # clocks-low
