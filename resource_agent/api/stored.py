@@ -37,6 +37,7 @@ from resource_agent.api.summary import (
     MemorySummary,
     NetworkSummary,
     NodeInventory,
+    NodeSummary,
     PressureLineSummary,
     ServingInstanceSummary,
     Stat,
@@ -46,16 +47,16 @@ SHARED_KEYS = tuple(info.alias or name for name, info in GpuSharedFields.model_f
 STAT_DIGITS = 3  # significant digits of the stored window statistics
 
 MEAN = ("mean",)
-SUMMARY_VIEW = ("mean", "p95", "max")  # what the LLM prompt quotes of a statistic
+PROMPT_VIEW = ("mean", "p95", "max")  # what the LLM prompt quotes of a statistic, of the members stored
 
 # (model, field) -> the members stored; a Stat field not listed is not stored.
 KEPT_STATS: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     # host
-    (CpuSummary, "utilization_percent"): SUMMARY_VIEW,  # cpu-starved rules, scores (mean); prompt
-    (CpuSummary, "load1"): SUMMARY_VIEW,  # prompt
+    (CpuSummary, "utilization_percent"): ("mean", "max"),  # cpu-starved rules, scores (mean); prompt (mean, max)
+    (CpuSummary, "load1"): ("mean", "max"),  # prompt
     (CpuSummary, "steal_percent"): MEAN,  # cpu-steal
     (MemorySummary, "available_bytes"): ("min",),  # cache sizing (rules, LMCache apply)
-    (MemorySummary, "available_percent"): ("mean", "p95", "max", "min"),  # memory-pressure (mean, min); prompt
+    (MemorySummary, "available_percent"): ("mean", "max", "min"),  # memory-pressure (mean, min); prompt (mean, max)
     (MemorySummary, "swap_in_bytes_per_second"): MEAN,  # swapping
     (MemorySummary, "swap_out_bytes_per_second"): MEAN,
     (PressureLineSummary, "avg10"): MEAN,  # PSI rules and scores
@@ -68,11 +69,13 @@ KEPT_STATS: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
     (NetworkSummary, "rx_drops_per_second"): MEAN,
     (NetworkSummary, "tx_drops_per_second"): MEAN,
     # GPUs
-    (GpuSummary, "sm_utilization_percent"): ("mean", "p95", "max", "last"),  # idle/underused rules, scores, fleet, usage
-    (GpuSummary, "memory_used_percent"): ("mean", "p95", "max", "min", "last"),  # memory growth (min/last), fleet, usage
-    (GpuSummary, "memory_used_bytes"): MEAN,  # idle GPU holding memory
-    (GpuSummary, "temperature_celsius"): SUMMARY_VIEW,  # thermal rules (p95, max); prompt
-    (GpuSummary, "power_watts"): SUMMARY_VIEW,  # power-capped (mean); prompt
+    (GpuSummary, "sm_utilization_percent"): ("mean", "p95", "max", "last"),  # idle/underused rules (mean, p95), a
+    # hardware rule under load (last), scores, fleet and usage (mean, max); prompt
+    (GpuSummary, "memory_used_percent"): ("mean", "max", "min", "last"),  # idle rules (mean), memory growth (min, last,
+    # max), fleet and usage (max); prompt (mean, max)
+    # not memory_used_bytes: its mean is memory_used_percent's mean of memoryTotalBytes (analysis.rules.gpu.held_memory_bytes)
+    (GpuSummary, "temperature_celsius"): PROMPT_VIEW,  # thermal rules (p95, max); prompt
+    (GpuSummary, "power_watts"): ("mean", "max"),  # power-capped (mean); prompt (mean, max)
     (GpuSummary, "sm_clock_busy_mhz"): MEAN,  # clocks-low
     # LMCache
     (LMCacheInstanceSummary, "local_cpu_usage_percent"): ("p95",),  # cache-full
@@ -90,8 +93,11 @@ KEPT_STATS: dict[tuple[type[BaseModel], str], tuple[str, ...]] = {
 # grep-reviewed), and it is in the agent's /metrics, `scan` and recordings; or it changes every window.
 DROPPED_FIELDS: frozenset[tuple[type[BaseModel], str]] = frozenset({
     (NodeInventory, "gpus"),  # the same GPUs (index, uuid, name, bus id, MIG, memory) are in gpu.devices
+    (NodeInventory, "boot_id"),  # the agent keys its fault state by it; /metrics has it (resource_agent_node_info)
+    (NodeSummary, "uptime_seconds"),  # changes every window; /metrics has it (resource_agent_uptime_seconds)
     (CollectorStatus, "duration_seconds"),  # changes every window; /metrics has the collectors' durations
     (PressureLineSummary, "stalled_seconds"),
+    (DiskSummary, "total_bytes"),  # disk-full reads the used percent; /metrics has it (resource_agent_disk_size_bytes)
     # GPU: limits and states no rule compares with (NVML's, in /metrics and scan)
     (GpuSummary, "memory_reserved_bytes"),
     (GpuSummary, "power_limit_max_watts"),
@@ -114,6 +120,7 @@ DROPPED_FIELDS: frozenset[tuple[type[BaseModel], str]] = frozenset({
     (LMCacheInstanceSummary, "saved_kv_bytes"),
     (LMCacheInstanceSummary, "local_cpu_enabled"),
     (LMCacheInstanceSummary, "max_local_disk_size_bytes"),
+    (LMCacheInstanceSummary, "model_name"),  # no reader; a serving engine linked to the instance (lmcacheInstance) names it
     # serving engines: throughput and configuration no rule reads (the engine's own /metrics has them)
     (ServingInstanceSummary, "prefix_cache_hits"),
     (ServingInstanceSummary, "prompt_tokens_per_second"),

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from resource_agent.api.findings import Finding
 from resource_agent.api.insight import InsightAnswer
-from resource_agent.api.summary import NodeSummary, Stat
+from resource_agent.api.stored import KEPT_STATS, PROMPT_VIEW
+from resource_agent.api.summary import NodeSummary
 from resource_agent.llm.redaction import Redactor
 
 Message = dict[str, str]
@@ -152,19 +153,19 @@ def _summary_context(summary: NodeSummary) -> dict[str, Any]:
         "window_seconds": _round(summary.window.end - summary.window.start),
         "cpu_cores": inventory.cpu_cores,
         "memory_gib": _gib(inventory.memory_total_bytes),
-        "cpu_utilization_percent": _stat(summary.cpu.utilization_percent),
-        "load1": _stat(summary.cpu.load1),
-        "memory_available_percent": _stat(summary.memory.available_percent),
+        "cpu_utilization_percent": _stat(summary.cpu, "utilization_percent"),
+        "load1": _stat(summary.cpu, "load1"),
+        "memory_available_percent": _stat(summary.memory, "available_percent"),
     }
     gpus = [
         {
             "index": gpu.index,
             "name": gpu.name,
             "uuid": gpu.uuid,
-            "sm_utilization_percent": _stat(gpu.sm_utilization_percent),
-            "memory_used_percent": _stat(gpu.memory_used_percent),
-            "temperature_celsius": _stat(gpu.temperature_celsius),
-            "power_watts": _stat(gpu.power_watts),
+            "sm_utilization_percent": _stat(gpu, "sm_utilization_percent"),
+            "memory_used_percent": _stat(gpu, "memory_used_percent"),
+            "temperature_celsius": _stat(gpu, "temperature_celsius"),
+            "power_watts": _stat(gpu, "power_watts"),
             "power_limit_watts": gpu.power_limit_watts,
             "xid_counts": gpu.xid_counts,
             "uncorrected_ecc_increase": gpu.ecc.uncorrected_increase,
@@ -247,10 +248,14 @@ def _gib(value: int | None) -> float | None:
     return None if value is None else round(value / 2**30, 2)
 
 
-def _stat(stat: Stat | None) -> dict[str, float | None] | None:
+def _stat(owner: BaseModel, name: str) -> dict[str, float | None] | None:
+    """The members of `PROMPT_VIEW` the stored report keeps of a statistic: the same quote from a stored report as
+    from the full summary (`resource-agent scan`)."""
+    stat = getattr(owner, name)
     if stat is None:
         return None
-    return {"mean": _round(stat.mean), "p95": _round(stat.p95), "max": _round(stat.max)}
+    kept = KEPT_STATS.get((type(owner), name), ())
+    return {member: _round(getattr(stat, member)) for member in PROMPT_VIEW if member in kept}
 
 
 def _without_empty(mapping: dict[str, Any]) -> dict[str, Any]:

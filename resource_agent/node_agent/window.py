@@ -214,7 +214,7 @@ class WindowReducer:
                 networks=_networks(host.networks),
                 gpu=GpuSection(
                     available=self._gpu is not None,
-                    reason=_unavailable_reason(statuses.get("gpu"), "gpu"),
+                    reason=None if self._gpu is not None else _unavailable_reason(statuses.get("gpu"), "gpu"),
                     devices=gpus,
                     lost=self.faults.lost(),
                     expected_count=self.faults.expected_count,

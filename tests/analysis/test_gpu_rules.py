@@ -4,7 +4,7 @@ from resource_agent.analysis.rules import gpu as rules
 from resource_agent.api.findings import ActionType, Severity
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import generate
-from tests.analysis.analysis_builders import fired, gpu, node, st
+from tests.analysis.analysis_builders import H100_MEMORY, fired, gpu, node, st
 
 POLICY = Policy()
 LONG_IDLE = 361  # samples at 5 s: 30 minutes, the rule's warning horizon
@@ -12,7 +12,6 @@ LONG_IDLE = 361  # samples at 5 s: 30 minutes, the rule's warning horizon
 IDLE = dict(
     sm_utilization_percent=st(0.5, 1, 2, 0),
     memory_used_percent=st(85),
-    memory_used_bytes=st(72e9),
     pcie=gpu(0).pcie.model_copy(update={"link_generation": 1}),
 )
 
@@ -22,7 +21,7 @@ def test_idle_gpu_holding_memory_fires_with_reclaim_action():
     assert fired(findings) == [("gpu-idle-holding-memory", "gpu1")]
     finding = findings[0]
     assert finding.action.type is ActionType.RECLAIM_GPU_MEMORY
-    assert finding.action.parameters == {"gpuIndex": 1, "memoryBytes": 72_000_000_000}
+    assert finding.action.parameters == {"gpuIndex": 1, "memoryBytes": int(0.85 * H100_MEMORY)}  # 85% of the GPU's memory
     assert finding.severity is Severity.WARNING
     assert {e.statistic for e in finding.evidence} == {"mean", "p95"}
     unmasked = {s.unmasked for s in finding.sensitive}

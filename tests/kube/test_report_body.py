@@ -46,4 +46,6 @@ def test_times_sizes_and_counters_stay_exact() -> None:
     full = summary.to_wire()
     assert stored["window"] == full["window"]
     assert stored["gpu"]["devices"][0]["processes"] == full["gpu"]["devices"][0]["processes"]
-    assert stored["uptimeSeconds"] == full["uptimeSeconds"]
+    assert stored["memory"]["totalBytes"] == full["memory"]["totalBytes"]
+    # changes every window and nothing reads it from a report (in /metrics): left out, as is the boot id
+    assert "uptimeSeconds" in full and "uptimeSeconds" not in stored and "bootId" not in stored["inventory"]

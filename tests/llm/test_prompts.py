@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from resource_agent.api.findings import Action, ActionType, Category, Finding, Severity, Target, TargetKind
+from resource_agent.api.resources import ResourceReportStatus
+from resource_agent.kube.reporter import report_status
 from resource_agent.llm.prompts import DATA_BEGIN, DATA_END, MAX_FINDINGS, MAX_NAME, answer_json_schema, build_messages
 from resource_agent.llm.redaction import Redactor
 from tests.llm.conftest import NODE, hot_node_summary, memory_finding, thermal_finding
@@ -74,3 +77,18 @@ def test_summary_essentials_are_included() -> None:
     assert node_summary["host"]["cpu_cores"] == 64
     assert node_summary["gpus"][0]["processes"] == [{"name": "python3 -m vllm", "memory_gib": 78.0}]
     assert node_summary["lmcache"][0]["hit_rate"] == 0.01 and node_summary["lmcache"][0]["load_success"] == 1.0
+
+
+def test_statistics_are_quoted_as_the_stored_report_keeps_them() -> None:
+    """A p95 only the prompt read is not stored, so not quoted; a rule's p95 (temperature, SM) is. The operator's
+    prompt (from the stored report) quotes what `resource-agent scan`'s (from the full summary) does."""
+    summary = hot_node_summary()
+    full = data_block(build_messages(NODE, [thermal_finding()], summary, Redactor(enabled=False)))["node_summary"]
+    stored = ResourceReportStatus.model_validate(report_status(summary, datetime.now(UTC))["status"])
+    from_stored = data_block(build_messages(NODE, [thermal_finding()], stored, Redactor(enabled=False)))["node_summary"]
+
+    assert from_stored == full
+    assert set(full["host"]["cpu_utilization_percent"]) == set(full["host"]["load1"]) == {"mean", "max"}
+    gpu = full["gpus"][0]
+    assert set(gpu["temperature_celsius"]) == set(gpu["sm_utilization_percent"]) == {"mean", "p95", "max"}
+    assert set(gpu["memory_used_percent"]) == set(gpu["power_watts"]) == {"mean", "max"}

@@ -140,6 +140,12 @@ def test_gpu_section_unavailable_carries_the_collector_reason() -> None:
     assert not summary.pressure.available and summary.pressure.reason == "pressure collector not enabled"
 
 
+def test_gpu_section_with_devices_has_no_reason_whatever_the_collector_statuses() -> None:
+    # a recording or scenario has GPU samples but no "gpu" collector status: the section is there, so no reason
+    summary = summarize([sample(step) for step in range(3)], "n")
+    assert summary.gpu.available and summary.gpu.devices and summary.gpu.reason is None
+
+
 def test_lmcache_rates_over_the_window_with_a_restart() -> None:
     steps = [
         lmcache_instance(0, requested_tokens_total=1000.0, hit_tokens_total=100.0),

@@ -19,9 +19,3 @@ def test_operator_alone_prints_ratios_and_per_report_costs(tmp_path: Path) -> No
     text = doc.read_text()
     assert text.count("<!-- operator-alone -->") == 2 and "| 60 |" in text and "machine:" in text
 
-
-def test_report_size_keeps_the_analysis(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "report_size.py")], capture_output=True, text=True,
-                            timeout=300, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert "OK:   the analysis of the stored report finds the same" in result.stdout

@@ -1,6 +1,7 @@
 import pytest
 
 from resource_agent.analysis.engine import analyze
+from resource_agent.node_agent.collectors.system import IGNORED_INTERFACES
 from resource_agent.node_agent.window import summarize
 from resource_agent.scenarios import DEFAULT_START, ScenarioError, describe_target, generate, list_scenarios, load_profile
 
@@ -113,3 +114,10 @@ def test_serving_engines_are_scraped_shapes_linked_to_their_gpus():
     summary = summarize(samples, node_name="sim-node")
     linked = {engine.instance: engine.gpu_indices for engine in summary.serving.instances}
     assert linked == {"llm/vllm-0": [0, 1, 2, 3], "llm/vllm-1": [4, 5, 6, 7]}
+
+
+@pytest.mark.parametrize("name", list_scenarios())
+def test_scenarios_report_only_interfaces_the_system_collector_reports(name: str) -> None:
+    """A real agent leaves out loopback and pod veths (IGNORED_INTERFACES); a scenario does too."""
+    interfaces = [nic.interface for nic in load_profile(name).host.networks]
+    assert interfaces and not [interface for interface in interfaces if IGNORED_INTERFACES.match(interface)]

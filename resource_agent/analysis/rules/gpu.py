@@ -53,6 +53,13 @@ def is_idle_holding_memory(gpu: GpuSummary, limits: Mapping[str, float]) -> bool
     )
 
 
+def held_memory_bytes(gpu: GpuSummary) -> float:
+    """GPU memory in use, on average over the window: the mean used percent of the GPU's memory (the stored report
+    keeps the percent and the total, not the bytes as well); 0 when either is unknown."""
+    used = gpu.memory_used_percent
+    return used.mean / 100 * gpu.memory_total_bytes if used is not None and gpu.memory_total_bytes else 0.0
+
+
 def youngest_process_age(gpu: GpuSummary, summary: NodeSummary) -> float | None:
     """Seconds since the GPU's youngest process started, as of the window's end (None: unknown)."""
     starts = [process.started_at for process in gpu.processes if process.started_at is not None]
@@ -121,7 +128,7 @@ def idle_gpu_holding_memory(summary: NodeSummary, ctx: RuleContext) -> list[Find
         held_by = engines_on_gpu(summary, gpu)
         if replica_limits is not None and held_by and all(is_idle_replica(engine, replica_limits) for engine in held_by):
             continue
-        held = gpu.memory_used_bytes.mean if gpu.memory_used_bytes else 0.0
+        held = held_memory_bytes(gpu)
         owners = f" by {len(gpu.processes)} process(es)" if gpu.processes else ""
         findings.append(
             make_finding(
