@@ -20,6 +20,8 @@ Sources:
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -118,10 +120,22 @@ def instances_from_pods(pods: Iterable[Mapping[str, Any]]) -> tuple[list[Instanc
     return instances, errors
 
 
+POD_LIST_REUSE_SECONDS = 2.0  # the LMCache and serving discoveries refresh in the same sample: one request serves both
+_recent_lists: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+_recent_lock = threading.Lock()
+
+
 def list_node_pods(node_name: str, timeout_seconds: float = 3.0) -> list[dict[str, Any]]:
-    """Pods scheduled on `node_name`, as the API server's JSON (in-cluster config, else kubeconfig)."""
+    """Pods scheduled on `node_name`, as the API server's JSON (in-cluster config, else kubeconfig); a list
+    made less than POD_LIST_REUSE_SECONDS ago is reused (callers only read it)."""
+    with _recent_lock:
+        recent = _recent_lists.get(node_name)
+    if recent is not None and time.monotonic() - recent[0] < POD_LIST_REUSE_SECONDS:
+        return recent[1]
     api = shared_client(load_connection(), timeout=timeout_seconds)
     pods: list[dict[str, Any]] = api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node_name}")["items"]
+    with _recent_lock:
+        _recent_lists[node_name] = (time.monotonic(), pods)
     return pods
 
 

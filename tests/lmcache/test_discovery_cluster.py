@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -10,7 +11,7 @@ from kubernetes import client
 
 from devtools.demo.stack import wait_until
 from devtools.devcluster.nodes import NodeSpec
-from resource_agent.lmcache.discovery import PORT_ANNOTATION, instances_from_pods, list_node_pods
+from resource_agent.lmcache.discovery import POD_LIST_REUSE_SECONDS, PORT_ANNOTATION, instances_from_pods, list_node_pods
 
 
 def test_lists_the_pods_on_the_node_through_the_kubeconfig(cluster: Any, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,3 +29,8 @@ def test_lists_the_pods_on_the_node_through_the_kubeconfig(cluster: Any, namespa
     instances, errors = instances_from_pods(pods)
     assert errors == []
     assert [instance.urls[0] for instance in instances] == [f"http://{pods[0]['status']['podIP']}:6999"]
+    # the LMCache and serving discoveries refresh in the same sample: the second asks nothing of the API server
+    assert list_node_pods(here) is list_node_pods(here)
+    first = list_node_pods(here)
+    time.sleep(POD_LIST_REUSE_SECONDS + 0.1)
+    assert list_node_pods(here) is not first
