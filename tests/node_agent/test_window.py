@@ -47,6 +47,23 @@ def test_window_memory_stays_flat_over_many_appends() -> None:
     assert after - before < 200_000  # a thousand more samples, same footprint
 
 
+def test_the_window_keeps_samples_without_their_given_fields_and_summarises_them_the_same() -> None:
+    samples = [sample(step) for step in range(12)]
+    expected = summarize([item.model_copy(deep=True) for item in samples], "n")
+    tracemalloc.start()
+    kept = [item.model_copy(deep=True) for item in samples]
+    copied, _ = tracemalloc.get_traced_memory()
+    window = SampleWindow(60)
+    for item in kept:
+        window.append(item)
+    stored, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert stored < copied * 0.8  # the sets of given fields were a large part of every sample
+    newest = window.samples()[-1]
+    assert newest.model_fields_set == set() and newest.system is not None and newest.system.model_fields_set == set()
+    assert window.summary("n") == expected
+
+
 def test_summary_of_empty_window_is_a_clear_error() -> None:
     with pytest.raises(SummaryError, match="no samples"):
         SampleWindow().summary("n")
