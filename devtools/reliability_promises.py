@@ -174,8 +174,11 @@ FAULTS = Section("Faults", [
     ),
     Promise(
         "The operator killed during an approved LMCache apply: the change reaches each LMCache process exactly once; "
-        "the restarted operator finds it in place and posts nothing.",
-        ("e2e/test_faults_operator.py::test_operator_killed_during_an_approved_lmcache_apply_applies_it_once",),
+        "the restarted operator finds it in place and posts nothing, and when only some processes took it, it posts "
+        "to the others only and names the ports it skipped.",
+        ("e2e/test_faults_operator.py::test_operator_killed_during_an_approved_lmcache_apply_applies_it_once",
+         "e2e/test_faults_operator.py::test_an_apply_that_reached_only_port_0_writes_the_other_ports_once",
+         "tests/lmcache/test_apply.py::test_operator_finishes_a_partial_apply_and_names_the_skipped_port"),
     ),
     Promise(
         "An operator restart with 1,000 reports present reconciles them all without a write for unchanged findings "

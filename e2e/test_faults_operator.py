@@ -284,3 +284,36 @@ def test_operator_killed_during_an_approved_lmcache_apply_applies_it_once(lmcach
     assert after["spec"]["decision"] == "Approved" and after["metadata"]["uid"] == found["metadata"]["uid"]
     assert after["status"]["phase"] in ("Applied", "Resolved")
     assert second.alive, second.tail()
+
+
+def test_an_apply_that_reached_only_port_0_writes_the_other_ports_once(lmcache: Apply) -> None:
+    """What a restarted operator finds when an interrupted apply reached one process: it writes only the others,
+    and the status and the Applied Event name the port it skipped."""
+    sim = lmcache.sim
+    lmcache.start_operator("operator-partial")
+    try:
+        found = wait_until(lambda: (r := lmcache.recommendation()) and r.get("status", {}).get("phase") == "Open" and r,
+                           120, what=f"the {RULE} recommendation")
+    except TimeoutError:
+        pytest.fail(f"no recommendation\n{lmcache.diagnostics()}")
+    assert isinstance(found, dict)
+    sim.post_conf(sim.ports[0], {"blocking_timeout_secs": 20})  # the earlier apply's one write (not an HTTP request)
+    name = found["metadata"]["name"]
+    lmcache.cluster.kubectl("patch", "resourcerecommendation", name, "--type=merge", "-p",
+                            json.dumps({"spec": {"decision": "Approved"}}))
+    try:
+        result = wait_until(lambda: (lmcache.recommendation() or {}).get("status", {}).get("applyResult"), 60,
+                            what="the apply result")
+    except TimeoutError:
+        pytest.fail(f"no apply result\n{lmcache.diagnostics()}")
+    assert isinstance(result, dict) and result["succeeded"], json.dumps(result)
+    assert result["before"] == {"blocking_timeout_secs": "10"} and result["after"] == {"blocking_timeout_secs": "20"}
+    urls = sim.urls()
+    message = (f"blocking_timeout_secs set to 20 on 2 port(s) ({urls[1]}, {urls[2]}); "
+               f"already 20 on 1 port(s), not posted again ({urls[0]})")
+    assert result["message"] == message
+    assert sorted(sim.posts()) == sorted(sim.ports[1:]), f"config writes per port: {sim.posts()}"
+    assert served_conf(sim, "blocking_timeout_secs") == [20] * len(sim.ports)
+    events = json.loads(lmcache.cluster.kubectl("get", "events", "-A", "-o", "json",
+                                                f"--field-selector=involvedObject.name={name}").stdout)["items"]
+    assert message in {event["message"] for event in events if event["reason"] == "Applied"}, json.dumps(events)

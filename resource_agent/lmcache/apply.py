@@ -9,8 +9,10 @@ nothing: it is planned as a patch of the workload's LMCache settings
 restart-required, for GitOps to apply. Sizes are bounded by the node's spare
 memory and a policy cap. Credential-bearing keys are refused.
 
-`apply_config_change` posts with exponential backoff on transient failures
-(connection errors, timeouts, 5xx), then reads the value back.
+`apply_config_change` reads each port's value first and posts only to the
+ports that do not serve the planned value yet (an interrupted apply may have
+reached some), with exponential backoff on transient failures (connection
+errors, timeouts, 5xx), then reads the value back from every port.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from resource_agent.lmcache.config import (
     coerce,
     is_secret_key,
 )
+
+APPLIED = "applied"
+SKIPPED = "skipped"  # the port already served the planned value: nothing posted
 
 
 class PlanError(ValueError):
@@ -59,7 +64,7 @@ class ApplyResult:
     attempts: int
     restart_required: bool
     patch: dict[str, Any] | None = None
-    ports: dict[str, str] = field(default_factory=dict)  # url -> "applied" or the reason it failed
+    ports: dict[str, str] = field(default_factory=dict)  # url -> APPLIED, SKIPPED or the reason it failed
 
     @property
     def ok(self) -> bool:
@@ -177,28 +182,32 @@ async def apply_config_change(
     backoff: float = 0.5,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> ApplyResult:
-    """Carry out `plan` on every port; a restart-required plan only hands back its patch."""
+    """Carry out `plan` on every port that does not serve its value yet; a restart-required plan only hands back its patch."""
     if plan.restart_required:
         return ApplyResult(before=plan.previous, after=None, error=None, attempts=0, restart_required=True, patch=plan.patch)
     if plan.body is None or not urls:
         return ApplyResult(plan.previous, None, "no ports to apply to", 0, False)
+    body = plan.body
     async with httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False, transport=transport) as client:
-        before = await _read_value(client, urls[0], plan.key)
-        outcomes = await asyncio.gather(*(_post_with_retries(client, url, plan.body, retries, backoff) for url in urls))
+        current = await asyncio.gather(*(_read_value(client, url, plan.key) for url in urls))
+        pending = [url for url, value in zip(urls, current, strict=True) if value != plan.value]
+        posted = await asyncio.gather(*(_post_with_retries(client, url, body, retries, backoff) for url in pending))
+        outcomes = dict(zip(pending, posted, strict=True))
         after_values = await asyncio.gather(*(_read_value(client, url, plan.key) for url in urls))
-    ports = {url: reason or "applied" for url, (_, reason) in zip(urls, outcomes, strict=True)}
-    failed = {url: reason for url, reason in ports.items() if reason != "applied"}
+    ports = {url: (outcomes[url][1] or APPLIED) if url in outcomes else SKIPPED for url in urls}
+    failed = {url: reason for url, reason in ports.items() if reason not in (APPLIED, SKIPPED)}
     mismatched = [url for url, after in zip(urls, after_values, strict=True) if url not in failed and after != plan.value]
     error = None
     if failed:
         error = "; ".join(f"{url}: {reason}" for url, reason in failed.items())
     elif mismatched:
         error = f"{plan.key} reads back different from {plan.value!r} on {', '.join(mismatched)}"
+    before = next((value for value in current if value is not None and value != plan.value), plan.previous)
     return ApplyResult(
-        before=plan.previous if before is None else before,
+        before=before,
         after=after_values[0],
         error=error,
-        attempts=max(attempts for attempts, _ in outcomes),
+        attempts=max((attempts for attempts, _ in outcomes.values()), default=0),
         restart_required=False,
         ports=ports,
     )

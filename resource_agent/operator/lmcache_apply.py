@@ -4,9 +4,11 @@ Runtime-effective keys go to every port's `POST /conf`; start-up-only keys
 (e.g. `max_local_cpu_size`) are not pretended: the result carries the patch
 for the workload's LMCache settings and says a restart is needed.
 
-Applying is idempotent: when every process already serves the runtime value
-the action asks for (a replayed or stale event, or someone set it by hand),
-nothing is posted and the result says so.
+Applying is idempotent per port: when every process already serves the
+runtime value the action asks for (a replayed or stale event, or someone set
+it by hand), nothing is posted and the result says so; when only some do (an
+apply interrupted by an operator restart), only the others get the POST and
+the message names the ports that were skipped.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from resource_agent.api.findings import Action
 from resource_agent.api.resources import ApplyResult
 from resource_agent.api.summary import LMCacheInstanceSummary, NodeSummary
 from resource_agent.api.timestamps import utc_now
-from resource_agent.lmcache.apply import PlanError, apply_config_change, plan_config_change
+from resource_agent.lmcache.apply import APPLIED, SKIPPED, PlanError, apply_config_change, plan_config_change
 from resource_agent.lmcache.config import RUNTIME_EFFECTIVE_KEYS, coerce, redact_conf
 
 SPARE_MEMORY_SHARE = 0.5  # at most half of the node's lowest available memory in the window
@@ -39,7 +41,7 @@ async def apply_lmcache_action(action: Action, instance: LMCacheInstanceSummary,
         if done is not None:
             return done
         plan = plan_config_change(
-            action, confs[0],
+            action, _pending_conf(action, confs),
             spare_memory_bytes=summary.memory.available_bytes.min * SPARE_MEMORY_SHARE,
             ranks=instance.worker_ranks or max(len(instance.urls) - 1, 1),
         )
@@ -57,8 +59,18 @@ async def apply_lmcache_action(action: Action, instance: LMCacheInstanceSummary,
     return ApplyResult(
         attempted_at=now, succeeded=result.ok, attempts=result.attempts,
         before={key: _text(result.before)}, after={key: _text(result.after)},
-        error=result.error, message=f"{key} set to {_text(plan.value)} on {len(instance.urls)} port(s)" if result.ok else None,
+        error=result.error, message=_applied_message(key, _text(plan.value), result.ports) if result.ok else None,
     )
+
+
+def _applied_message(key: str, value: str, ports: dict[str, str]) -> str:
+    """'<key> set to <value> on N port(s)', naming the written and the skipped ports when some were skipped."""
+    written = [url for url, outcome in ports.items() if outcome == APPLIED]
+    skipped = [url for url, outcome in ports.items() if outcome == SKIPPED]
+    if not skipped:
+        return f"{key} set to {value} on {len(written)} port(s)"
+    return (f"{key} set to {value} on {len(written)} port(s) ({', '.join(written)}); "
+            f"already {value} on {len(skipped)} port(s), not posted again ({', '.join(skipped)})")
 
 
 async def _current_confs(urls: Sequence[str]) -> list[dict[str, Any]]:
@@ -73,23 +85,37 @@ async def _current_confs(urls: Sequence[str]) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(one(client, url) for url in urls)))
 
 
-def _already_applied(action: Action, confs: Sequence[dict[str, Any]], now: datetime) -> ApplyResult | None:
-    """A success without a POST when every process already serves the runtime value; else None (plan it)."""
+def _runtime_value(action: Action) -> tuple[str, Any] | None:
+    """The action's runtime-effective key and its value; None for a start-up key or a value the planner rejects."""
     key = str(action.parameters.get("key", ""))
     if key not in RUNTIME_EFFECTIVE_KEYS:
         return None
     try:
-        wanted = coerce(key, action.parameters.get("value"))
+        return key, coerce(key, action.parameters.get("value"))
     except (TypeError, ValueError):
         return None  # the planner explains what is wrong with the value
-    if not confs or any(conf.get(key) != wanted for conf in confs):
+
+
+def _already_applied(action: Action, confs: Sequence[dict[str, Any]], now: datetime) -> ApplyResult | None:
+    """A success without a POST when every process already serves the runtime value; else None (plan it)."""
+    wanted = _runtime_value(action)
+    if wanted is None or not confs or any(conf.get(wanted[0]) != wanted[1] for conf in confs):
         return None
+    key, value = wanted
     previous = action.parameters.get("previous")
     return ApplyResult(
         attempted_at=now, succeeded=True, attempts=0,
-        before={key: _text(previous if previous is not None else wanted)}, after={key: _text(wanted)},
-        message=f"{key} is already {_text(wanted)} on all {len(confs)} port(s): nothing to post",
+        before={key: _text(previous if previous is not None else value)}, after={key: _text(value)},
+        message=f"{key} is already {_text(value)} on all {len(confs)} port(s): nothing to post",
     )
+
+
+def _pending_conf(action: Action, confs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The conf to plan from: the first process not serving the runtime value yet (an interrupted apply may have reached the others)."""
+    wanted = _runtime_value(action)
+    if wanted is None:
+        return confs[0]
+    return next((conf for conf in confs if conf.get(wanted[0]) != wanted[1]), confs[0])
 
 
 def _text(value: Any) -> str:

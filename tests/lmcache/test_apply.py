@@ -6,8 +6,10 @@ import httpx
 import pytest
 
 from resource_agent.api.findings import Action, ActionType
-from resource_agent.lmcache.apply import PlanError, apply_config_change, plan_config_change
+from resource_agent.lmcache.apply import APPLIED, SKIPPED, PlanError, apply_config_change, plan_config_change
 from resource_agent.lmcache.config import GIB
+from resource_agent.operator.lmcache_apply import apply_lmcache_action
+from tests.analysis.analysis_builders import lmcache, node
 
 
 def action(key: str, value: str, instance: str = "llm/vllm-0") -> Action:
@@ -61,6 +63,38 @@ async def test_restart_required_plan_posts_nothing(make_sim):
     result = await apply_config_change(plan, sim.urls())
     assert result.restart_required and result.attempts == 0 and result.patch == plan.patch
     assert sim.configs[sim.ports[0]]["max_local_cpu_size"] == 5.0
+
+
+async def test_apply_posts_only_to_the_ports_without_the_value(make_sim):
+    """An apply cut short after port 0 took the value: the next one writes port 1 only, and then nothing."""
+    sim = make_sim(workers=1)
+    plan = plan_config_change(action("blocking_timeout_secs", "20"), sim.get_conf(sim.ports[1], None))
+    sim.post_conf(sim.ports[0], {"blocking_timeout_secs": 20})  # the interrupted apply's one write
+    result = await apply_config_change(plan, sim.urls(), backoff=0.01)
+    assert result.ok and (result.before, result.after, result.attempts) == (10, 20, 1)
+    assert sim.posts() == [sim.ports[1]]  # exactly one write
+    assert result.ports == {sim.urls()[0]: SKIPPED, sim.urls()[1]: APPLIED}
+    assert [sim.configs[port]["blocking_timeout_secs"] for port in sim.ports] == [20, 20]
+    again = await apply_config_change(plan, sim.urls(), backoff=0.01)
+    assert again.ok and again.attempts == 0 and set(again.ports.values()) == {SKIPPED}
+    assert sim.posts() == [sim.ports[1]]
+
+
+async def test_operator_finishes_a_partial_apply_and_names_the_skipped_port(make_sim):
+    sim = make_sim(workers=1)
+    urls = sim.urls()
+    act = Action(type=ActionType.SET_LMCACHE_CONFIG,
+                 parameters={"instance": urls[0], "key": "blocking_timeout_secs", "value": "20", "previous": "10"})
+    instance = lmcache(urls=urls, worker_ranks=1)
+    sim.post_conf(sim.ports[0], {"blocking_timeout_secs": 20})  # port 0 got it before the operator was killed
+    result = await apply_lmcache_action(act, instance, node(caches=[instance]))
+    assert result.succeeded and result.attempts == 1, result.error
+    assert (result.before, result.after) == ({"blocking_timeout_secs": "10"}, {"blocking_timeout_secs": "20"})
+    assert sim.posts() == [sim.ports[1]]
+    assert result.message == (f"blocking_timeout_secs set to 20 on 1 port(s) ({urls[1]}); "
+                              f"already 20 on 1 port(s), not posted again ({urls[0]})")
+    replayed = await apply_lmcache_action(act, instance, node(caches=[instance]))
+    assert replayed.succeeded and "nothing to post" in (replayed.message or "") and sim.posts() == [sim.ports[1]]
 
 
 def test_simulator_post_conf_follows_lmcache_semantics(make_sim):
