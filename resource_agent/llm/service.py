@@ -102,7 +102,7 @@ class InsightService:
         """One insight for the node's findings: from the cache, or one (at most two) provider requests.
 
         None when there are no findings, or when the provider, the answer, the
-        rate limit or the budget says no (logged and counted, never raised).
+        rate limit, the budget or a backoff from a failing provider says no (logged and counted, never raised).
         """
         if not findings:
             return None
