@@ -3,7 +3,8 @@
 `explain` never raises for provider or answer problems: it logs, counts and
 returns None, and the rule-based recommendations stand on their own. After a
 failed request (the SDK's retries spent, or two invalid answers) it sends
-nothing until a backoff period ends (see `Backoff`).
+nothing until a backoff period ends (see `Backoff`), then one explanation at a
+time until one succeeds.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class InsightService:
         self._cache = InsightCache(settings.cache_size)
         self._debouncer = Debouncer(settings.debounce_seconds, clock)
         self._backoff = Backoff(settings.backoff_seconds, settings.backoff_max_seconds, clock)
+        self._probing = False
         metrics.backoff_remaining.set_function(self._backoff.remaining)
         self._locks: dict[str, asyncio.Lock] = {}
         self._schema = answer_json_schema()
@@ -140,6 +142,21 @@ class InsightService:
         await self._provider.close()
 
     async def _generate(
+        self, node_name: str, findings: Sequence[Finding], summary: NodeSummary | None, key: str
+    ) -> Insight | None:
+        """After a failure, one explanation at a time tries the provider until one succeeds."""
+        if not self._backoff.failures:
+            return await self._ask(node_name, findings, summary, key)
+        if self._probing:
+            log.debug("LLM insight for %s skipped: another request tries the failing provider", node_name)
+            return None
+        self._probing = True
+        try:
+            return await self._ask(node_name, findings, summary, key)
+        finally:
+            self._probing = False
+
+    async def _ask(
         self, node_name: str, findings: Sequence[Finding], summary: NodeSummary | None, key: str
     ) -> Insight | None:
         redactor = Redactor.for_findings(node_name, findings, summary, enabled=self._settings.redact)

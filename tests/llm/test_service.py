@@ -468,3 +468,21 @@ async def test_backoff_zero_asks_on_every_report(make_service: ServiceFactory, s
     assert await service.explain(NODE, [thermal_finding()]) is None
     assert await service.explain(NODE, [thermal_finding()]) is not None
     assert len(server.requests) == 3
+
+
+async def test_after_a_backoff_one_explanation_at_a_time_tries_the_provider(
+    make_service: ServiceFactory, server: FakeLLMServer
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30)
+    server.enqueue(Reply.error(500))
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    clock.now += 30
+    server.enqueue(Reply(delay_seconds=0.3))
+    nodes = [f"{NODE}-{index}" for index in range(3)]
+    results = await asyncio.gather(*(service.explain(node, [thermal_finding()]) for node in nodes))
+
+    assert [result is not None for result in results] == [True, False, False]
+    assert len(server.requests) == 2
+    results = await asyncio.gather(*(service.explain(node, [memory_finding()]) for node in nodes))
+    assert all(result is not None for result in results)  # the provider answered: all at once again
