@@ -1,10 +1,12 @@
-"""Cost control: a requests-per-minute limit, a daily token budget, an insight cache and a per-node debounce.
+"""Cost control: a requests-per-minute limit, a daily token budget, an insight cache, a per-node debounce
+and a backoff from a failing provider.
 
-All four are pure in-memory state with injectable clocks, so tests drive time.
+All five are pure in-memory state with injectable clocks, so tests drive time.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
@@ -15,6 +17,8 @@ from resource_agent.api.insight import Insight
 from resource_agent.llm.fingerprint import is_material_change
 
 Identity = tuple[str, str, str]
+JITTER = 0.2  # a backoff period is 80-100% of its nominal length, so operators restarted together spread out
+RETRY_AFTER_MAX_SECONDS = 3600.0  # a longer Retry-After is taken as this
 
 
 def utc_today() -> date:
@@ -119,3 +123,41 @@ class Debouncer:
 
     def forget(self, node_name: str) -> None:
         self._last.pop(node_name, None)
+
+
+class Backoff:
+    """No requests for a while after a failure: `seconds` doubling per consecutive failure up to `max_seconds`.
+
+    Each period is cut by up to `JITTER`; a longer Retry-After from the provider wins (at most an hour).
+    A failure while a period runs (a request sent before it began) does not extend it; a success ends it.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        max_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._seconds = seconds
+        self._max_seconds = max_seconds
+        self._clock = clock
+        self._jitter = jitter
+        self.failures = 0
+        self._until = 0.0
+
+    def remaining(self) -> float:
+        return max(self._until - self._clock(), 0.0)
+
+    def failed(self, retry_after: float | None = None) -> float | None:
+        """Count a failure; the length of the period it starts, or None when one already runs or backoff is off."""
+        if self._seconds <= 0 or self.remaining() > 0:
+            return None
+        self.failures += 1
+        nominal = min(self._seconds * 2.0 ** min(self.failures - 1, 32), self._max_seconds)
+        period = max(nominal * (1 - JITTER * self._jitter()), min(retry_after or 0.0, RETRY_AFTER_MAX_SECONDS))
+        self._until = self._clock() + period
+        return period
+
+    def succeeded(self) -> None:
+        self.failures, self._until = 0, 0.0

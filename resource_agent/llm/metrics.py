@@ -37,6 +37,16 @@ class LLMMetrics:
             ["reason"],
             registry=registry,
         )
+        self.backoffs = Counter(
+            "resource_agent_llm_backoffs_total",
+            "Backoff periods started after a failed request: no requests to the provider until it ends.",
+            registry=registry,
+        )
+        self.backoff_remaining = Gauge(
+            "resource_agent_llm_backoff_remaining_seconds",
+            "Seconds left of the current backoff period (0: requests allowed).",
+            registry=registry,
+        )
         self.duration = Histogram(
             "resource_agent_llm_request_duration_seconds",
             "Provider request time, SDK retries included.",

@@ -10,8 +10,12 @@ hand-written. Whatever still fails comes out as `ProviderError(reason)`.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -32,11 +36,12 @@ class Completion:
 
 
 class ProviderError(Exception):
-    """A request that failed for good; `reason` is a metric label."""
+    """A request that failed for good; `reason` is a metric label, `retry_after` the seconds the provider asked for."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, retry_after: float | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        self.retry_after = retry_after
 
 
 class Provider(Protocol):
@@ -77,7 +82,7 @@ class ChatCompletionsProvider:
                 temperature=0.2,
             )
         except self._sdk.APIError as error:
-            raise ProviderError(_reason(self._sdk, error), str(error)[:300]) from error
+            raise ProviderError(_reason(self._sdk, error), str(error)[:300], _retry_after(error)) from error
         return _completion(response, self.model)
 
     async def close(self) -> None:
@@ -136,6 +141,31 @@ def _reason(sdk: ModuleType, error: Exception) -> str:
     if isinstance(error, sdk.APIStatusError):
         return "server_error" if error.status_code >= 500 else "client_error"
     return "bad_response"
+
+
+def _retry_after(error: Exception) -> float | None:
+    """Seconds from the error response's `retry-after-ms` or `retry-after` (seconds or an HTTP date), if any."""
+    headers = getattr(getattr(error, "response", None), "headers", None)
+    if headers is None:
+        return None
+    milliseconds = _seconds(headers.get("retry-after-ms"))
+    if milliseconds is not None:
+        return milliseconds / 1000
+    value = headers.get("retry-after")
+    seconds = _seconds(value)
+    if seconds is not None or not isinstance(value, str):
+        return seconds
+    with suppress(ValueError, TypeError, IndexError):
+        return max((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    return None
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def _completion(response: Any, requested_model: str) -> Completion:

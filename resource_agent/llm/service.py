@@ -1,7 +1,10 @@
 """The insight workflow: findings -> cached, budgeted, redacted LLM explanation -> `Insight`.
 
 `explain` never raises for provider or answer problems: it logs, counts and
-returns None, and the rule-based recommendations stand on their own.
+returns None, and the rule-based recommendations stand on their own. After a
+failed request (the SDK's retries spent, or two invalid answers) it sends
+nothing until a backoff period ends (see `Backoff`), then one explanation at a
+time until one succeeds.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from resource_agent.api.findings import Finding
 from resource_agent.api.insight import IMPACT_MAX, RISK_MAX, STEP_MAX, SUMMARY_MAX, Insight, InsightAnswer
 from resource_agent.api.summary import NodeSummary
 from resource_agent.api.timestamps import utc_now
-from resource_agent.llm.budget import Debouncer, InsightCache, RateLimiter, TokenBudget, utc_today
+from resource_agent.llm.budget import Backoff, Debouncer, InsightCache, RateLimiter, TokenBudget, utc_today
 from resource_agent.llm.fingerprint import fingerprint, severities
 from resource_agent.llm.metrics import LLMMetrics
 from resource_agent.llm.prompts import (
@@ -85,6 +88,9 @@ class InsightService:
         self._budget = TokenBudget(settings.daily_token_budget, today)
         self._cache = InsightCache(settings.cache_size)
         self._debouncer = Debouncer(settings.debounce_seconds, clock)
+        self._backoff = Backoff(settings.backoff_seconds, settings.backoff_max_seconds, clock)
+        self._probing = False
+        metrics.backoff_remaining.set_function(self._backoff.remaining)
         self._locks: dict[str, asyncio.Lock] = {}
         self._schema = answer_json_schema()
 
@@ -98,7 +104,7 @@ class InsightService:
         """One insight for the node's findings: from the cache, or one (at most two) provider requests.
 
         None when there are no findings, or when the provider, the answer, the
-        rate limit or the budget says no (logged and counted, never raised).
+        rate limit, the budget or a backoff from a failing provider says no (logged and counted, never raised).
         """
         if not findings:
             return None
@@ -138,6 +144,21 @@ class InsightService:
     async def _generate(
         self, node_name: str, findings: Sequence[Finding], summary: NodeSummary | None, key: str
     ) -> Insight | None:
+        """After a failure, one explanation at a time tries the provider until one succeeds."""
+        if not self._backoff.failures:
+            return await self._ask(node_name, findings, summary, key)
+        if self._probing:
+            log.debug("LLM insight for %s skipped: another request tries the failing provider", node_name)
+            return None
+        self._probing = True
+        try:
+            return await self._ask(node_name, findings, summary, key)
+        finally:
+            self._probing = False
+
+    async def _ask(
+        self, node_name: str, findings: Sequence[Finding], summary: NodeSummary | None, key: str
+    ) -> Insight | None:
         redactor = Redactor.for_findings(node_name, findings, summary, enabled=self._settings.redact)
         messages = build_messages(node_name, findings, summary, redactor)
         prompt_tokens = completion_tokens = 0
@@ -151,6 +172,7 @@ class InsightService:
             except ProviderError as error:
                 self._count_failure("error", error.reason)
                 log.warning("LLM insight for %s failed: %s", node_name, error)
+                self._back_off(error.retry_after)
                 return None
             finally:
                 elapsed = time.perf_counter() - started
@@ -167,13 +189,18 @@ class InsightService:
                 messages = [*messages, *correction_messages(completion.text, error.problem)]
                 continue
             self._metrics.requests.labels(self._provider.name, "ok").inc()
+            self._recovered()
             return _insight(
                 answer, redactor, completion.model, self._provider.name, key, latency, prompt_tokens, completion_tokens
             )
         log.warning("LLM insight for %s: giving up after %d invalid answers", node_name, ATTEMPTS)
+        self._back_off(None)
         return None
 
     def _may_send(self, messages: Sequence[Message]) -> bool:
+        if self._backoff.remaining() > 0:
+            log.debug("LLM insight skipped: backing off from the provider for %.0f s", self._backoff.remaining())
+            return False
         prompt_chars = sum(len(message["content"]) for message in messages)
         worst_case = prompt_chars // CHARS_PER_TOKEN + self._settings.max_completion_tokens
         if not self._budget.allows(worst_case):
@@ -185,6 +212,22 @@ class InsightService:
             log.info("LLM insight skipped: %d requests per minute reached", self._settings.requests_per_minute)
             return False
         return True
+
+    def _back_off(self, retry_after: float | None) -> None:
+        period = self._backoff.failed(retry_after)
+        if period is not None:
+            self._metrics.backoffs.inc()
+            log.warning(
+                "LLM provider %s failed %d time(s) in a row: no requests for %.0f s; recommendations go without insight",
+                self._provider.name,
+                self._backoff.failures,
+                period,
+            )
+
+    def _recovered(self) -> None:
+        if self._backoff.failures:
+            log.info("LLM provider %s answers again after %d failed request(s)", self._provider.name, self._backoff.failures)
+        self._backoff.succeeded()
 
     def _record_tokens(self, prompt: int, completion: int) -> None:
         self._budget.record(prompt + completion)

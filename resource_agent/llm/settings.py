@@ -51,6 +51,8 @@ class LLMSettings(LayeredSettings):
     daily_token_budget: int = Field(default=200_000, ge=0)
     cache_size: int = Field(default=256, ge=0)
     debounce_seconds: float = Field(default=900.0, ge=0)
+    backoff_seconds: float = Field(default=30.0, ge=0)  # no requests after a failure; doubles per failure; 0: off
+    backoff_max_seconds: float = Field(default=900.0, ge=0)
 
     @model_validator(mode="after")
     def _provider_from_the_environment(self) -> Self:

@@ -1,4 +1,4 @@
-"""Cost-control parts with driven clocks: rate limit, daily budget, cache, debounce, fingerprint."""
+"""Cost-control parts with driven clocks: rate limit, daily budget, cache, debounce, backoff, fingerprint."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 from resource_agent.api.findings import Severity
 from resource_agent.api.insight import Insight
-from resource_agent.llm.budget import Debouncer, InsightCache, RateLimiter, TokenBudget
+from resource_agent.llm.budget import RETRY_AFTER_MAX_SECONDS, Backoff, Debouncer, InsightCache, RateLimiter, TokenBudget
 from resource_agent.llm.fingerprint import fingerprint, severities
 from tests.llm.conftest import NODE, memory_finding, thermal_finding
 
@@ -88,3 +88,48 @@ def test_debouncer_rule() -> None:
     debouncer.forget(NODE)
     now[0] = 301
     assert debouncer.due(NODE, critical)
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter_and_resets_on_success() -> None:
+    now, draw = [0.0], [0.0]
+    backoff = Backoff(30, 300, clock=lambda: now[0], jitter=lambda: draw[0])
+
+    periods = []
+    for _ in range(6):
+        period = backoff.failed()
+        assert period is not None
+        periods.append(period)
+        now[0] += period
+    assert periods == [30, 60, 120, 240, 300, 300]
+    draw[0] = 1.0  # the most jitter cuts a period by a fifth
+    assert backoff.failed() == 240
+    backoff.succeeded()
+    now[0] += 240
+    assert backoff.failed() == 24 and backoff.failures == 1
+
+
+def test_backoff_ignores_failures_while_a_period_runs() -> None:
+    now = [0.0]
+    backoff = Backoff(30, 300, clock=lambda: now[0], jitter=lambda: 0.0)
+
+    assert backoff.failed() == 30
+    now[0] = 10
+    assert backoff.failed() is None  # a request sent before the period began
+    assert (backoff.failures, backoff.remaining()) == (1, 20)
+
+
+def test_backoff_takes_a_longer_retry_after_up_to_an_hour() -> None:
+    now = [0.0]
+    backoff = Backoff(30, 300, clock=lambda: now[0], jitter=lambda: 0.0)
+
+    assert backoff.failed(retry_after=5) == 30
+    now[0] = 30
+    assert backoff.failed(retry_after=500) == 500  # above the cap: the provider knows best
+    now[0] = 530
+    assert backoff.failed(retry_after=10 * RETRY_AFTER_MAX_SECONDS) == RETRY_AFTER_MAX_SECONDS
+
+
+def test_backoff_zero_seconds_is_off() -> None:
+    backoff = Backoff(0, 300)
+    assert backoff.failed(retry_after=60) is None
+    assert backoff.remaining() == 0

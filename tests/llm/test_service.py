@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from devtools.llm_server import FakeLLMServer, Reply
@@ -119,7 +123,7 @@ async def test_two_schema_violations_give_up_with_none(
 
 
 async def test_garbage_completions_never_raise(make_service: ServiceFactory, server: FakeLLMServer) -> None:
-    service = make_service(cache_size=0)
+    service = make_service(cache_size=0, backoff_seconds=0)  # every garbage reply is asked for
     server.enqueue(Reply(raw="<html>bad gateway</html>", headers={"content-type": "text/html"}))
     assert await service.explain(NODE, [thermal_finding()]) is None
     server.enqueue(Reply(raw=json.dumps({"choices": []})))
@@ -336,3 +340,149 @@ async def test_real_analysis_findings_and_summary_leave_redacted(
     assert data["node_summary"]["gpus"][0]["temperature_celsius"]["max"] == 91
     assert {item["rule"] for item in data["findings"]} == {finding.rule for finding in findings}
     assert insight is not None and NODE in insight.summary
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_failing_provider_is_left_alone_for_a_doubling_backoff(
+    make_service: ServiceFactory, server: FakeLLMServer, registry: CollectorRegistry
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30, backoff_max_seconds=900)
+    server.enqueue(*[Reply.error(500)] * 3)
+    findings = [thermal_finding()]
+
+    assert await service.explain(NODE, findings) is None
+    assert len(server.requests) == 1
+    assert 24 <= metric(registry, "resource_agent_llm_backoff_remaining_seconds") <= 30
+    for _ in range(20):  # reports during the backoff: no request, no insight
+        clock.now += 1
+        assert await service.explain(NODE, findings) is None
+    assert len(server.requests) == 1
+    clock.now = 1030
+    assert await service.explain(NODE, findings) is None  # the period ended: one request, failing again
+    assert len(server.requests) == 2
+    clock.now = 1030 + 47  # the second period is 48-60 s
+    assert await service.explain(NODE, [memory_finding()]) is None
+    assert len(server.requests) == 2
+    clock.now = 1030 + 60
+    assert await service.explain(NODE, findings) is None
+    assert len(server.requests) == 3
+    assert metric(registry, "resource_agent_llm_backoffs_total") == 3
+    assert metric(registry, "resource_agent_llm_errors_total", reason="server_error") == 3
+
+
+async def test_success_ends_the_backoff(make_service: ServiceFactory, server: FakeLLMServer, registry: CollectorRegistry) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30)
+    server.enqueue(Reply.error(503), Reply.error(503))
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    clock.now += 30
+    assert await service.explain(NODE, [thermal_finding()]) is None  # second failure: 48-60 s
+    clock.now += 60
+    assert await service.explain(NODE, [thermal_finding()]) is not None
+    assert metric(registry, "resource_agent_llm_backoff_remaining_seconds") == 0
+
+    server.enqueue(Reply.error(503))
+    assert await service.explain(NODE, [memory_finding()]) is None
+    clock.now += 23  # still within the first period (24-30 s)
+    assert await service.explain(NODE, [memory_finding()]) is None
+    assert len(server.requests) == 4
+    clock.now += 7  # back to the first period, not the third (96-120 s)
+    assert await service.explain(NODE, [memory_finding()]) is not None
+    assert len(server.requests) == 5
+
+
+async def test_a_longer_retry_after_of_the_sdk_error_is_honoured(
+    make_service: ServiceFactory, server: FakeLLMServer
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30, max_retries=0)
+    server.enqueue(Reply.error(429, retry_after=120))
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    clock.now += 119
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    assert len(server.requests) == 1
+    clock.now += 1
+    assert await service.explain(NODE, [thermal_finding()]) is not None
+    assert len(server.requests) == 2
+
+
+async def test_retry_after_as_an_http_date_is_honoured(make_service: ServiceFactory, server: FakeLLMServer) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30, max_retries=0)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=600), usegmt=True)
+    server.enqueue(Reply(status=503, headers={"retry-after": when}))
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    clock.now += 500
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    assert len(server.requests) == 1
+
+
+async def test_two_invalid_answers_back_off_and_one_does_not(
+    make_service: ServiceFactory, server: FakeLLMServer, registry: CollectorRegistry
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30)
+    server.enqueue(Reply(content="not json"), Reply(content=VALID))
+    assert await service.explain(NODE, [thermal_finding()]) is not None  # corrected: a success
+    assert metric(registry, "resource_agent_llm_backoffs_total") == 0
+
+    server.enqueue(Reply(content="not json"), Reply(content="still not json"))
+    assert await service.explain(NODE, [memory_finding()]) is None
+    clock.now += 20
+    assert await service.explain(NODE, [memory_finding()]) is None
+    assert len(server.requests) == 4
+    assert metric(registry, "resource_agent_llm_backoffs_total") == 1
+
+
+async def test_concurrent_failures_start_one_backoff_and_log_it_once(
+    make_service: ServiceFactory, server: FakeLLMServer, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30)
+    server.enqueue(*[Reply.error(500, retry_after=0)] * 3)
+    nodes = [f"{NODE}-{index}" for index in range(3)]
+    with caplog.at_level(logging.INFO, logger="resource_agent.llm.service"):
+        await asyncio.gather(*(service.explain(node, [thermal_finding()]) for node in nodes))
+        for _ in range(10):
+            clock.now += 2
+            await asyncio.gather(*(service.explain(node, [thermal_finding()]) for node in nodes))
+
+    assert len(server.requests) == 3  # in flight together before the first failure came back
+    assert metric(registry, "resource_agent_llm_backoffs_total") == 1
+    assert sum("no requests for" in record.getMessage() for record in caplog.records) == 1
+    assert not any("skipped" in record.getMessage() for record in caplog.records if record.levelno >= logging.INFO)
+
+
+async def test_backoff_zero_asks_on_every_report(make_service: ServiceFactory, server: FakeLLMServer) -> None:
+    service = make_service(backoff_seconds=0)
+    server.enqueue(Reply.error(500), Reply.error(500))
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    assert await service.explain(NODE, [thermal_finding()]) is not None
+    assert len(server.requests) == 3
+
+
+async def test_after_a_backoff_one_explanation_at_a_time_tries_the_provider(
+    make_service: ServiceFactory, server: FakeLLMServer
+) -> None:
+    clock = Clock()
+    service = make_service(clock=clock, backoff_seconds=30)
+    server.enqueue(Reply.error(500))
+    assert await service.explain(NODE, [thermal_finding()]) is None
+    clock.now += 30
+    server.enqueue(Reply(delay_seconds=0.3))
+    nodes = [f"{NODE}-{index}" for index in range(3)]
+    results = await asyncio.gather(*(service.explain(node, [thermal_finding()]) for node in nodes))
+
+    assert [result is not None for result in results] == [True, False, False]
+    assert len(server.requests) == 2
+    results = await asyncio.gather(*(service.explain(node, [memory_finding()]) for node in nodes))
+    assert all(result is not None for result in results)  # the provider answered: all at once again
