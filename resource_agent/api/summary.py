@@ -414,6 +414,8 @@ class GpuSection(ApiModel):
     """GPUs NVML lost or does not list; kept until the GPU is back or the node reboots."""
     expected_count: int | None = None
     """NVIDIA GPUs the PCI bus lists; more than NVML sees means a GPU is missing."""
+    unattributed_xid_counts: dict[str, int] | None = None
+    """XID code -> events in the window from a GPU NVML could not name (its UUID query failed on a handle not seen before)."""
     shared: GpuSharedFields | None = None
     """In a stored report: the fields every device has the same value of (left out of each device); read back into every device."""
 

@@ -60,6 +60,7 @@ class GpuReducer:
 
     def __init__(self) -> None:
         self._devices: dict[str, _Device] = {}  # by UUID, in order of first appearance
+        self._unattributed: Counter[int] = Counter()  # XID code -> events from a GPU NVML could not name
 
     def add(self, gpu: GpuSample) -> None:
         devices = self._devices
@@ -92,6 +93,12 @@ class GpuReducer:
             state = devices.get(lost.uuid) if lost.uuid is not None else None
             if state is not None and lost.xid_events:
                 state.xids.update(event.xid for event in lost.xid_events)
+        if gpu.xid_events_unattributed:
+            self._unattributed.update(event.xid for event in gpu.xid_events_unattributed)
+
+    def unattributed_xid_counts(self) -> dict[str, int] | None:
+        """XID code -> events seen so far from a GPU NVML could not name; None when there were none."""
+        return {str(xid): seen for xid, seen in sorted(self._unattributed.items())} or None
 
     def summaries(self, faults: Callable[[str], list[GpuFault]] | None = None) -> list[GpuSummary]:
         """One summary per GPU (by UUID) seen so far, ordered by its last index; `faults(uuid)` gives its standing faults."""

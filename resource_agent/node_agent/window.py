@@ -237,6 +237,7 @@ class WindowReducer:
                     devices=gpus,
                     lost=self.faults.lost(),
                     expected_count=self.faults.expected_count,
+                    unattributed_xid_counts=self._gpus.unattributed_xid_counts(),
                 ),
                 lmcache=LMCacheSection(instances=caches),
                 serving=ServingSection(instances=link(self._serving.instances(), caches, gpus)),

@@ -1,6 +1,6 @@
 from resource_agent.analysis.policy import Policy
 from resource_agent.analysis.rules import gpu_health as rules
-from resource_agent.api.findings import ActionType, Severity
+from resource_agent.api.findings import ActionType, Severity, TargetKind
 from resource_agent.api.summary import EccSummary, PcieSummary
 from tests.analysis.analysis_builders import fired, gpu, node, st
 
@@ -68,6 +68,28 @@ def test_xids_are_classified_into_nvidia_resolution_buckets():
     assert results["gpu-xid-nvlink"][0].action.type is ActionType.CHECK_NVLINK
     assert results["gpu-xid-reset"][0].action.type is ActionType.RESET_GPU
     assert "XID 999" in results["gpu-xid-unclassified"][0].action.parameters["hint"]
+
+
+def test_xids_from_an_unnamed_gpu_are_reported_on_the_node_by_their_class():
+    summary = node(gpus=[gpu(0)])
+    summary.gpu.unattributed_xid_counts = {"79": 1, "48": 2, "13": 1, "999": 1, "45": 3}
+    by_rule = {
+        rule_id: rules.__dict__[name](summary, POLICY)
+        for rule_id, name in [("gpu-xid-off-bus", "xid_off_bus"), ("gpu-xid-ecc", "xid_ecc"),
+                              ("gpu-xid-application", "xid_application"), ("gpu-xid-unclassified", "xid_unclassified")]
+    }
+    assert {rule_id: [(f.target.kind, f.action.type) for f in found] for rule_id, found in by_rule.items()} == {
+        "gpu-xid-off-bus": [(TargetKind.NODE, ActionType.DRAIN_AND_REBOOT_NODE)],
+        "gpu-xid-ecc": [(TargetKind.NODE, ActionType.INVESTIGATE)],  # its workflow needs the GPU: find it first
+        "gpu-xid-application": [(TargetKind.NODE, ActionType.INVESTIGATE)],
+        "gpu-xid-unclassified": [(TargetKind.NODE, ActionType.INVESTIGATE)],  # 45 follows others: not unclassified
+    }
+    ecc = by_rule["gpu-xid-ecc"][0]
+    assert ecc.severity is Severity.CRITICAL and [e.metric for e in ecc.evidence] == ["gpu.unattributedXid.48"]
+    assert "WORKFLOW_XID_48" in ecc.action.parameters["hint"]
+    assert "XID 999 x1" in by_rule["gpu-xid-unclassified"][0].summary
+    summary.gpu.unattributed_xid_counts = None
+    assert rules.xid_off_bus(summary, POLICY) == []
 
 
 def test_xid_buckets_do_not_overlap():

@@ -415,6 +415,7 @@ class Recording:
     interval: float = INTERVAL  # seconds between samples (the agent's --interval)
     pci_gpu_count: int | None = None  # default: the number of GPUs
     extra_lost: Callable[[int], list[LostGpu]] = lambda step: []
+    unattributed_xids: dict[int, Sequence[int]] = field(default_factory=dict)  # step -> XIDs from a device NVML could not name
 
     def build(self) -> list[Sample]:
         result = []
@@ -433,6 +434,7 @@ class Recording:
                     lost=lost + self.extra_lost(step),
                     pci_gpu_count=self.pci_gpu_count if self.pci_gpu_count is not None else len(self.gpus),
                     pci_bus_ids=[g.bus_id for g in self.gpus],
+                    xid_events_unattributed=[XidEvent(xid=xid, timestamp=timestamp - 1.0) for xid in self.unattributed_xids.get(step, ())],
                 )
                 collectors.append(CollectorStatus(name="gpu", state=CollectorState.OK, duration_seconds=0.03))
             else:
@@ -718,6 +720,14 @@ def _() -> Recording:
     gone.xids = {7: (79,)}
     gone.present = lambda step: step <= 7
     return Recording(Host("node-11", cores=128), gpus)
+
+
+@case("fault-xid79-unattributed-after-restart")
+def _() -> Recording:
+    name = "fault-xid79-unattributed-after-restart"
+    gpus = [serving_gpu(name, A100, i, 0.90, sm=70.0) for i in range(3)]
+    never_named = lambda step: [LostGpu(index=3, error="GPU is lost")]  # noqa: E731
+    return Recording(Host("node-12", cores=128), gpus, pci_gpu_count=4, extra_lost=never_named, unattributed_xids={2: (79,)})
 
 
 @case("fault-gpu-missing-no-xid")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pynvml
 import pytest
 
+from resource_agent.analysis.engine import analyze
 from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent.bus_ids import PCI_ONLY_ERROR, normalise_bus_id
 from resource_agent.node_agent.collectors.base import CollectorContext, CollectorUnavailable, run_collectors
@@ -144,9 +145,15 @@ def test_xid_of_a_device_that_cannot_be_named_is_kept(monkeypatch: pytest.Monkey
     assert sample.gpu is not None and sample.gpu.xid_events_unattributed == []
     assert [event.xid for event in sample.gpu.lost[0].xid_events] == [79]  # on the lost GPU, by its remembered handle
     collector._handles.clear()  # never seen healthy: nothing names it
-    nvml.events += [(1, 79)]
+    nvml.events += [(1, 79), (1, 79)]
     sample = collect(collector)
-    assert sample.gpu is not None and [e.xid for e in sample.gpu.xid_events_unattributed] == [79]
+    assert sample.gpu is not None and [e.xid for e in sample.gpu.xid_events_unattributed] == [79, 79]
+    sample.system = _system()
+    summary = summarize([sample], "n")
+    assert summary.gpu.unattributed_xid_counts == {"79": 2}  # the window keeps the code when it cannot say where
+    off_bus = [f for f in analyze(summary).findings if f.rule == "gpu-xid-off-bus"]
+    assert [(f.target.kind.value, f.severity.value, f.action.type.value) for f in off_bus] == [("Node", "critical", "drain-and-reboot-node")]
+    assert "XID 79 x2 on a GPU NVML could not name" in off_bus[0].action.parameters["reason"]
 
 
 def test_each_query_has_its_own_unsupported_memory(monkeypatch: pytest.MonkeyPatch) -> None:

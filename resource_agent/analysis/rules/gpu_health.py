@@ -11,6 +11,7 @@ alone (the operator keeps their recommendations open while the report shows the 
 
 XID buckets follow the resolution buckets (immediate action) of NVIDIA's XID catalog for
 Ampere and later GPUs: https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html
+XIDs from a GPU NVML could not name are reported on the node by the same buckets.
 """
 
 from __future__ import annotations
@@ -371,7 +372,38 @@ def _xid_findings(summary: NodeSummary, ctx: RuleContext, xid_class: XidClass | 
                 sensitive=gpu_sensitive(gpu),
             )
         )
-    return findings
+    unnamed = _unattributed_finding(summary, ctx, xid_class)
+    return findings + ([unnamed] if unnamed else [])
+
+
+def _unattributed_finding(summary: NodeSummary, ctx: RuleContext, xid_class: XidClass | None) -> Finding | None:
+    """The class's XIDs from a GPU NVML could not name, on the node: the code still says what happened, not where."""
+    codes = xid_class.codes if xid_class else None
+    counts = {
+        int(key): count for key, count in sorted((summary.gpu.unattributed_xid_counts or {}).items())
+        if key.isdigit() and (int(key) in codes if codes is not None else int(key) not in CLASSIFIED_XIDS)
+    }
+    if not counts or sum(counts.values()) < ctx.limits["events_min"]:
+        return None
+    listed = ", ".join(f"XID {code} x{count}" for code, count in counts.items())
+    meaning = xid_class.meaning if xid_class else "not in a known resolution bucket"
+    where = "on a GPU NVML could not name (find it by PCI bus id in the kernel log: dmesg | grep -i xid)"
+    if xid_class is not None and xid_class.action is ActionType.DRAIN_AND_REBOOT_NODE:
+        fix = action(xid_class.action, reason=f"{listed} {where}")
+    elif xid_class is not None:
+        fix = action(ActionType.INVESTIGATE, hint=f"{listed} {where}: NVIDIA's XID catalog says {xid_class.catalog_action}")
+    else:
+        fix = action(ActionType.INVESTIGATE, hint=f"{listed} {where}: look the code up in NVIDIA's XID catalog ({XID_CATALOG})")
+    return make_finding(
+        summary,
+        ctx,
+        severity=xid_class.severity if xid_class else Severity.WARNING,
+        target=node_target(summary),
+        text=f"{listed} {where}: {meaning}",
+        evidence=[evidence(summary, f"gpu.unattributedXid.{code}", "count", count, ctx.limits["events_min"]) for code, count in counts.items()],
+        action=fix,
+        impact="Follows NVIDIA's resolution for this XID class once the GPU is found.",
+    )
 
 
 _XID = {xid_class.rule_id: xid_class for xid_class in XID_CLASSES}
@@ -380,7 +412,7 @@ _EVENTS = {"events_min": 1.0}
 
 @rule(
     XID_APPLICATION,
-    actions=(ActionType.RESTART_WORKLOAD,),
+    actions=(ActionType.RESTART_WORKLOAD, ActionType.INVESTIGATE),
     family="gpu_health",
     category=Category.HARDWARE,
     weight=65,
@@ -401,7 +433,7 @@ def xid_application(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
 
 @rule(
     XID_CONTAINED_ECC,
-    actions=(ActionType.RESTART_WORKLOAD,),
+    actions=(ActionType.RESTART_WORKLOAD, ActionType.INVESTIGATE),
     family="gpu_health",
     category=Category.HARDWARE,
     weight=68,
@@ -418,7 +450,7 @@ def xid_contained_ecc(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
 
 @rule(
     XID_RESET,
-    actions=(ActionType.RESET_GPU,),
+    actions=(ActionType.RESET_GPU, ActionType.INVESTIGATE),
     family="gpu_health",
     category=Category.HARDWARE,
     weight=90,
@@ -439,7 +471,7 @@ def xid_reset(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
 
 @rule(
     XID_ECC,
-    actions=(ActionType.RUN_ECC_WORKFLOW,),
+    actions=(ActionType.RUN_ECC_WORKFLOW, ActionType.INVESTIGATE),
     family="gpu_health",
     category=Category.HARDWARE,
     weight=92,
@@ -456,7 +488,7 @@ def xid_ecc(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
 
 @rule(
     XID_NVLINK,
-    actions=(ActionType.CHECK_NVLINK,),
+    actions=(ActionType.CHECK_NVLINK, ActionType.INVESTIGATE),
     family="gpu_health",
     category=Category.HARDWARE,
     weight=70,
@@ -484,6 +516,10 @@ def xid_off_bus(summary: NodeSummary, ctx: RuleContext) -> list[Finding]:
     """XID 79 (ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS): the GPU fell off the PCIe bus. The
     catalog's immediate action is RESTART_BM: a software reset cannot reach it, so drain the node
     and reboot (power-cycle) it; check the board and slot if it repeats. It stands until then.
+    An XID from a GPU NVML could not name (the event's device handle fails its UUID query and the
+    agent never saw it healthy, e.g. after a restart) is counted in the report's
+    `gpu.unattributedXidCounts`; every XID rule reports those of its class on the node, with
+    `investigate` (find the GPU in the kernel log) where its own action needs the GPU.
     Catalog: https://docs.nvidia.com/deploy/xid-errors/analyzing-xid-catalog.html"""
     return _xid_findings(summary, ctx, _XID[XID_OFF_BUS])
 
