@@ -20,6 +20,7 @@ out: validation restores them.
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
@@ -175,10 +176,16 @@ def stored_form(model: BaseModel) -> dict[str, Any]:
             encoded = [_json(item) for item in value]
         else:
             encoded = _json(value)
-        if not info.is_required() and encoded == _json(info.get_default(call_default_factory=True)):
+        if not info.is_required() and encoded == _stored_default(kind, name):
             continue
         wire[info.alias or name] = encoded
     return _share(wire) if isinstance(model, GpuSection) else wire
+
+
+@cache
+def _stored_default(kind: type[BaseModel], name: str) -> Any:
+    """A field's default as stored, computed once per model field (a default factory's signature is inspected per call)."""
+    return _json(kind.model_fields[name].get_default(call_default_factory=True))
 
 
 def _share(section: dict[str, Any]) -> dict[str, Any]:
