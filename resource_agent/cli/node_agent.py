@@ -159,8 +159,7 @@ def run_until_signalled(node_agent: Agent, server: Any) -> None:
     serve_in_background(server)
     host, port = server.server_address[:2]
     logging.getLogger(__name__).info("serving on %s:%s for node %s", host, port, node_agent.settings.node_name)
-    while not stop.wait(1.0):
-        pass
+    stop.wait()  # a signal interrupts the wait on POSIX and its handler sets the event
     server.shutdown()
     server.server_close()
     node_agent.stop()
