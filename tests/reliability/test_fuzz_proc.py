@@ -66,6 +66,8 @@ def test_vmstat(text: str) -> None:
     for line in _untouched(VMSTAT, text):
         assert line.split()[0] in values
     assert all(isinstance(value, int) for value in values.values())
+    wanted = system.SWAP_COUNTERS
+    assert system.parse_vmstat(text, [], keys=wanted) == {key: value for key, value in values.items() if key in wanted}
 
 
 @FUZZ
