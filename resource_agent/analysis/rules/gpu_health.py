@@ -308,18 +308,20 @@ XID_FOLLOWS_OTHERS: dict[int, str] = {
 CLASSIFIED_XIDS = frozenset().union(*(xid_class.codes for xid_class in XID_CLASSES), XID_FOLLOWS_OTHERS)
 
 
+def _in_class(code: int, codes: frozenset[int] | None) -> bool:
+    """Whether an XID code belongs to a class's codes; `codes=None` is the class of the unclassified ones."""
+    return code in codes if codes is not None else code not in CLASSIFIED_XIDS
+
+
 def _xid_events(gpu: GpuSummary, codes: frozenset[int] | None) -> tuple[dict[int, int], dict[int, GpuFault]]:
     """(XID code -> events in the window, XID code -> standing fatal-XID fault) of a class;
     `codes=None` selects the unclassified ones (a standing fatal XID without a code among them, as 0)."""
 
-    def selected(code: int) -> bool:
-        return code in codes if codes is not None else code not in CLASSIFIED_XIDS
-
-    counts = {code: count for code, count in _parsed_xids(gpu).items() if selected(code)}
+    counts = {code: count for code, count in _parsed_xids(gpu).items() if _in_class(code, codes)}
     standing: dict[int, GpuFault] = {}
     for fault in faults_of(gpu, GpuFaultKind.FATAL_XID):
         code = fault.xid if fault.xid is not None else 0
-        if (fault.xid is None and codes is None) or (fault.xid is not None and selected(code)):
+        if (fault.xid is None and codes is None) or (fault.xid is not None and _in_class(code, codes)):
             standing.setdefault(code, fault)
     return dict(sorted(counts.items())), dict(sorted(standing.items()))
 
@@ -379,10 +381,8 @@ def _xid_findings(summary: NodeSummary, ctx: RuleContext, xid_class: XidClass | 
 def _unattributed_finding(summary: NodeSummary, ctx: RuleContext, xid_class: XidClass | None) -> Finding | None:
     """The class's XIDs from a GPU NVML could not name, on the node: the code still says what happened, not where."""
     codes = xid_class.codes if xid_class else None
-    counts = {
-        int(key): count for key, count in sorted((summary.gpu.unattributed_xid_counts or {}).items())
-        if key.isdigit() and (int(key) in codes if codes is not None else int(key) not in CLASSIFIED_XIDS)
-    }
+    counts = {int(key): count for key, count in sorted((summary.gpu.unattributed_xid_counts or {}).items())
+              if key.isdigit() and _in_class(int(key), codes)}
     if not counts or sum(counts.values()) < ctx.limits["events_min"]:
         return None
     listed = ", ".join(f"XID {code} x{count}" for code, count in counts.items())
