@@ -1,4 +1,4 @@
-"""The agent's small Kubernetes client: GET and server-side apply over httpx (`rest`), configured in-cluster or from
+"""The agent's small Kubernetes client: GET and server-side apply over stdlib http.client (`rest`), configured in-cluster or from
 a kubeconfig (`config`).
 
 The agent needs a few calls (read its Node, list the pods on it, apply its ResourceReport and the status

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ import yaml
 from kubernetes import client
 
 from resource_agent.kubeclient.config import Connection, KubeConfigError, in_cluster_connection, kubeconfig_connection, load_connection
-from resource_agent.kubeclient.rest import ApiError, KubeClient, shared_client
+from resource_agent.kubeclient.rest import ApiError, ApiUnreachable, KubeClient, shared_client
 
 
 def _token(api: client.ApiClient, namespace: str) -> str:
@@ -114,4 +118,82 @@ def test_shared_client_is_kept_until_the_configuration_changes() -> None:
     assert shared_client(Connection("https://127.0.0.1:1", verify=False), 3.0) is first
     second = shared_client(Connection("https://127.0.0.1:1", verify=False, token="rotated"), 3.0)
     assert second is not first
-    assert first._http.is_closed and not second._http.is_closed
+    assert first.closed and not second.closed
+
+
+class _Relay:
+    """A loopback TCP relay to the API server that can cut every open connection, as a load balancer or NAT that
+    forgets an idle one does."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream, self.accepted = upstream, 0
+        self._open: list[socket.socket] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self._listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(self.upstream)
+            self._open += [downstream, upstream]
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        for sock in self._open:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the peer sees the connection end; the pumps' recv returns
+            sock.close()
+        self._open.clear()
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+
+@contextmanager
+def _relay_to(cluster: Any) -> Iterator[tuple[_Relay, Connection]]:
+    admin = kubeconfig_connection([Path(cluster.kubeconfig)])
+    host, port = admin.server.removeprefix("https://").rsplit(":", 1)
+    relay = _Relay((host, int(port)))
+    try:
+        yield relay, Connection(f"https://{host}:{relay.port}", admin.ca, admin.verify, admin.client_cert, admin.client_key, admin.token)
+    finally:
+        relay.close()
+
+
+def test_one_connection_is_kept_alive_and_a_cut_one_is_replaced(cluster: Any) -> None:
+    with _relay_to(cluster) as (relay, connection), KubeClient(connection, timeout=10) as api:
+        for _ in range(3):
+            assert api.get("/api/v1/namespaces/default")["metadata"]["name"] == "default"
+        assert relay.accepted == 1  # keep-alive: one TLS handshake for all three
+        relay.cut()
+        assert api.get("/api/v1/namespaces/default")["metadata"]["name"] == "default"  # retried on a new connection
+        assert relay.accepted == 2
+
+
+def test_an_api_server_that_is_not_there_is_a_clear_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with KubeClient(Connection(f"https://127.0.0.1:{port}", verify=False), timeout=2) as api, pytest.raises(ApiUnreachable) as refused:
+        api.get("/api/v1/nodes")
+    assert str(refused.value).startswith(f"https://127.0.0.1:{port}: ConnectionRefusedError")
+    assert isinstance(refused.value, OSError)
+    with pytest.raises(ApiUnreachable, match="closed"):
+        api.get("/api/v1/nodes")
+    with pytest.raises(ValueError, match="not an http"):
+        KubeClient(Connection("unix:///var/run/k8s.sock"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -12,7 +13,14 @@ from resource_agent.api.samples import CollectorState, Sample
 from resource_agent.node_agent.collectors import system as system_module
 from resource_agent.node_agent.collectors.base import CollectorContext, run_collectors
 from resource_agent.node_agent.collectors.pressure import PressureCollector, PressureFormatError, parse_pressure
-from resource_agent.node_agent.collectors.system import SystemCollector, rate
+from resource_agent.node_agent.collectors.system import (
+    SystemCollector,
+    _memory_from_meminfo,
+    parse_meminfo,
+    parse_mounts,
+    parse_net_dev,
+    rate,
+)
 
 MEMINFO = """MemTotal:       16000000 kB
 MemFree:         4000000 kB
@@ -78,10 +86,7 @@ def fake_proc(tmp_path: Path) -> Path:
 @pytest.fixture
 def system_collector(fake_proc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SystemCollector:
     monkeypatch.delenv("NODE_NAME", raising=False)
-    previous = psutil.PROCFS_PATH
-    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys"))
-    yield collector
-    psutil.PROCFS_PATH = previous
+    return SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys"))
 
 
 def test_real_proc_gives_a_full_sample_and_rates_on_the_second() -> None:
@@ -97,6 +102,38 @@ def test_real_proc_gives_a_full_sample_and_rates_on_the_second() -> None:
     assert second.system.memory.total_bytes == psutil.virtual_memory().total
     assert second.system.uptime_seconds > 0 and second.system.boot_id
     assert all(not disk.device.startswith("loop") for disk in second.system.disks)
+
+
+def test_the_readers_agree_with_psutil_on_this_machine() -> None:
+    """psutil, a test dependency only, reads the same files independently (the agent no longer imports it)."""
+    ours = parse_net_dev(Path("/proc/net/dev").read_text())
+    theirs = psutil.net_io_counters(pernic=True, nowrap=False)  # read just after: counters can only have grown
+    assert set(ours) == set(theirs)
+    for name, io in theirs.items():
+        rx, tx, rx_errors, tx_errors, rx_drops, tx_drops = ours[name]
+        assert rx <= io.bytes_recv and tx <= io.bytes_sent and rx_errors <= io.errin and tx_errors <= io.errout
+        assert rx_drops <= io.dropin and tx_drops <= io.dropout
+
+    memory = _memory_from_meminfo(parse_meminfo(Path("/proc/meminfo").read_text()))
+    virtual, swap = psutil.virtual_memory(), psutil.swap_memory()
+    assert (memory.total, memory.swap_total) == (virtual.total, swap.total)
+    slack = 64 * 2**20  # the two reads are moments apart on a machine running the test suite
+    assert abs(memory.available - virtual.available) < slack and abs(memory.used - virtual.used) < slack
+    assert abs(memory.swap_used - swap.used) < slack
+
+    mounts = dict(parse_mounts(Path("/proc/self/mounts").read_text()))
+    for partition in psutil.disk_partitions(all=False):
+        if partition.device.startswith("/dev/"):
+            assert partition.mountpoint in mounts.values()
+            usage, theirs_usage = os.statvfs(partition.mountpoint), psutil.disk_usage(partition.mountpoint)
+            assert usage.f_blocks * usage.f_frsize == theirs_usage.total
+
+
+def test_net_dev_lines_that_are_not_counters_are_named_and_skipped() -> None:
+    problems: list[str] = []
+    text = _net_dev(100) + "  bad0: 1 2 3\n  eth1: x 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+    assert set(parse_net_dev(text, problems)) == {"lo", "eth0"}
+    assert len(problems) == 2 and "bad0" in problems[0] and "eth1" in problems[1]
 
 
 def test_crafted_proc_values_and_rates(system_collector: SystemCollector, fake_proc: Path) -> None:
@@ -200,13 +237,9 @@ def test_host_root_reads_the_hosts_mounts_and_usage(fake_proc: Path, tmp_path: P
     )
     (tmp_path / "sys/class/block/sda1").mkdir(parents=True)  # sda1 is a partition of sda
     (tmp_path / "sys/class/block/sda1/partition").write_text("1\n")
-    previous = psutil.PROCFS_PATH
-    try:
-        collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", host_root=host_root))
-        sample = Sample(timestamp=0.0)
-        collector.update(sample)
-    finally:
-        psutil.PROCFS_PATH = previous
+    collector = SystemCollector(CollectorContext(host_proc=fake_proc, host_sys=tmp_path / "sys", host_root=host_root))
+    sample = Sample(timestamp=0.0)
+    collector.update(sample)
     assert sample.system is not None
     disks = {disk.device: disk for disk in sample.system.disks}
     assert disks["sda2"].mountpoint == "/var/lib/data dir"  # host path, \040 unescaped

@@ -148,12 +148,8 @@ def test_system_collector_reports_bad_lines_and_keeps_the_rest(tmp_path: Path, m
     (proc / "diskstats").write_text(DISKSTATS.replace(" vda 320653", " vda 3206?3"))
     (proc / "meminfo").write_text(MEMINFO + "Garbage: lots\n")
     monkeypatch.setenv("NODE_NAME", "fuzz-node")
-    monkeypatch.setattr(system.psutil, "PROCFS_PATH", str(proc))
     collector = system.SystemCollector(CollectorContext(host_proc=proc, host_sys=tmp_path / "sys", host_root=tmp_path))
-    try:
-        sample = run_collectors([collector])
-    finally:
-        monkeypatch.setattr(system.psutil, "PROCFS_PATH", "/proc")
+    sample = run_collectors([collector])
     (status,) = sample.collectors
     assert status.state == CollectorState.OK, status.reason
     assert status.reason and "diskstats line" in status.reason and "meminfo line" in status.reason and "Garbage" in status.reason

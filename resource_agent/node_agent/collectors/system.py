@@ -1,15 +1,17 @@
-"""The host: CPU, memory, swap, disks, network, uptime (the host's /proc and /sys, psutil for some).
+"""The host: CPU, memory, swap, disks, network, uptime (the host's /proc and /sys).
 
-psutil reads `psutil.PROCFS_PATH`, which this collector points at
-`--host-proc` (like node_exporter's --path.procfs); what psutil reads from a
-fixed /sys is read here from `--host-sys`, and the host's /dev and /etc under
-`--host-root`. Where psutil departs from the kernel's meaning or from what
-node_exporter exports, the file is read here (each a few lines, see the
-readers below): /proc/stat (per-core shares keyed by core id, btime),
-/proc/meminfo Cached, /proc/vmstat pswpin/pswpout, /proc/diskstats. Rates
-come from the difference to the previous sample, never from a blocking sleep,
-and are None on the first sample, for a device seen for the first time, and
-after a counter reset.
+Every figure is read from the host's files: /proc under `--host-proc` (like
+node_exporter's --path.procfs), /sys under `--host-sys`, and the host's /dev
+and /etc under `--host-root`. Each reader is a few lines (below) and keeps the
+kernel's meaning and node_exporter's: /proc/stat (per-core shares keyed by core
+id, btime), /proc/meminfo (memory and swap as psutil 7 and free compute them,
+Cached alone as node_exporter), /proc/vmstat pswpin/pswpout, /proc/diskstats,
+/proc/net/dev, the mount table and statvfs. The agent imported psutil for four
+of these; reading them here saves it ~1 MiB of RSS and re-reading meminfo and
+all of vmstat every sample. Rates come from the difference to the previous
+sample, never from a blocking sleep, and are None on the first sample, for a
+device seen for the first time, and after a counter reset. A malformed line is
+skipped and named in the status reason; the rest of its file is read.
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import psutil
 
 from resource_agent.api.samples import CpuSample, DiskSample, MemorySample, NetworkSample, Sample, SystemSample
 from resource_agent.node_agent.collectors.base import Collector, CollectorContext, register_collector
@@ -231,6 +231,30 @@ def parse_diskstats(text: str, problems: list[str] | None = None, source: str = 
     return disks
 
 
+def parse_net_dev(text: str, problems: list[str] | None = None, source: str = "/proc/net/dev") -> dict[str, tuple[int, int, int, int, int, int]]:
+    """/proc/net/dev by interface: (rx bytes, tx bytes, rx errors, tx errors, rx drops, tx drops).
+
+    After two header lines, each line is "name: " and 16 counters, 8 received (bytes packets errs drop fifo frame
+    compressed multicast), then 8 sent (bytes packets errs drop fifo colls carrier compressed), as
+    net/core/net-procfs.c prints them. A line that is not is skipped and reported in `problems`."""
+    interfaces = {}
+    for number, line in enumerate(text.splitlines()[2:], start=3):
+        name, colon, rest = line.rpartition(":")
+        counters = _unsigned(rest.split())
+        if not colon or not name.strip() or counters is None or len(counters) < 16:
+            if line.strip():
+                _report(problems, source, number, line, "not 'name: 16 counters'")
+            continue
+        interfaces[name.strip()] = (counters[0], counters[8], counters[2], counters[10], counters[3], counters[11])
+    return interfaces
+
+
+def parse_mounts(text: str) -> list[tuple[str, str]]:
+    """(device, mountpoint) of each line of a mount table (/proc/<pid>/mounts, fstab(5) fields; a space in a
+    path is written as \\040)."""
+    return [(fields[0], fields[1].replace("\\040", " ")) for fields in (line.split() for line in text.splitlines()) if len(fields) >= 2]
+
+
 FLOAT_NOISE_SECONDS = 1e-6  # busy = total - idle of float seconds can step back by rounding alone
 
 
@@ -250,7 +274,6 @@ class SystemCollector(Collector):
         self.host_sys = context.host_sys
         self.host_root = context.host_root
         self.node_name = context.node_name  # --node-name, RESOURCE_AGENT_NODE_NAME or $NODE_NAME
-        psutil.PROCFS_PATH = str(context.host_proc)
         self.cpu_model = self._cpu_model()
         self._previous: _Reading | None = None
         self._problems: list[str] = []  # lines of the last update's /proc files that were skipped
@@ -342,16 +365,9 @@ class SystemCollector(Collector):
     # --- memory ------------------------------------------------------------------
 
     def _memory(self, meminfo: Mapping[str, int]) -> _Memory:
-        """psutil's memory and swap figures; when psutil cannot parse the host's meminfo (it reads every
-        line, and one bad line raises), the same figures from the lines `parse_meminfo` could read."""
-        try:
-            memory, swap = psutil.virtual_memory(), psutil.swap_memory()
-        except (ValueError, KeyError, IndexError) as exc:
-            if "MemTotal" not in meminfo:
-                raise ProcFormatError(f"{self.host_proc / 'meminfo'}: no MemTotal ({type(exc).__name__} in psutil: {exc})") from exc
-            self._problems.append(f"psutil could not read {self.host_proc / 'meminfo'} ({type(exc).__name__}); memory from its readable lines")
-            return _memory_from_meminfo(meminfo)
-        return _Memory(memory.total, memory.available, memory.used, getattr(memory, "buffers", 0), swap.total, swap.used)
+        if "MemTotal" not in meminfo:
+            raise ProcFormatError(f"{self.host_proc / 'meminfo'} has no usable MemTotal line")
+        return _memory_from_meminfo(meminfo)
 
     def _swap_counters(self) -> tuple[int | None, int | None]:
         """Bytes swapped in and out since boot: /proc/vmstat pswpin/pswpout (pages) x the kernel's page size."""
@@ -426,18 +442,18 @@ class SystemCollector(Collector):
             if disk in mounted:
                 continue
             try:
-                usage = psutil.disk_usage(str(self.host_root / mountpoint.lstrip("/")))
+                usage = os.statvfs(self.host_root / mountpoint.lstrip("/"))
             except OSError:  # not visible from this mount namespace
                 continue
-            mounted[disk] = (mountpoint, usage.total, usage.used)
+            # as df and node_exporter: blocks x fragment size; used = total - free (including root's reserve)
+            mounted[disk] = (mountpoint, usage.f_blocks * usage.f_frsize, (usage.f_blocks - usage.f_bfree) * usage.f_frsize)
         return mounted
 
     def _partitions(self) -> list[tuple[str, str]]:
-        """(device, mountpoint) of physical filesystems: the host's (its init's mounts) under --host-root."""
-        if self.host_root == Path("/"):
-            return [(p.device, p.mountpoint) for p in psutil.disk_partitions(all=False)]
-        lines = (self.host_proc / "1/mounts").read_text().splitlines()
-        return [(fields[0], fields[1].replace("\\040", " ")) for fields in (line.split() for line in lines) if len(fields) >= 2]
+        """(device, mountpoint) of every mount the host's mount table lists: this process's when it runs on the
+        host (--host-root /), else the host's init's; the caller keeps the /dev/ devices."""
+        table = "self/mounts" if self.host_root == Path("/") else "1/mounts"
+        return parse_mounts((self.host_proc / table).read_text(errors="replace"))
 
     def _block_device(self, device: str) -> str:
         """The kernel name (as in /proc/diskstats) of a /dev path from the host's mount table.
@@ -504,14 +520,11 @@ class SystemCollector(Collector):
     # --- network -----------------------------------------------------------------
 
     def _network_counters(self) -> dict[str, tuple[int, int, int, int, int, int]]:
-        if not (self.host_proc / "net/dev").exists():
+        text = self._read_text(self.host_proc / "net/dev")
+        if text is None:
             return {}
-        counters = psutil.net_io_counters(pernic=True, nowrap=False)
-        return {
-            name: (io.bytes_recv, io.bytes_sent, io.errin, io.errout, io.dropin, io.dropout)
-            for name, io in counters.items()
-            if not IGNORED_INTERFACES.match(name)
-        }
+        counters = parse_net_dev(text, self._problems, str(self.host_proc / "net/dev"))
+        return {name: values for name, values in counters.items() if not IGNORED_INTERFACES.match(name)}
 
     @staticmethod
     def _networks(reading: _Reading, previous: _Reading | None, seconds: float) -> list[NetworkSample]:
@@ -569,13 +582,16 @@ class _Memory:
 
 
 def _memory_from_meminfo(meminfo: Mapping[str, int]) -> _Memory:
-    """What psutil computes (psutil/_pslinux.py virtual_memory, swap_memory), from parsed meminfo."""
+    """Memory and swap as psutil 7 and procps-ng 4 `free` compute them (psutil/_pslinux.py virtual_memory,
+    swap_memory): available = MemAvailable (kernel 3.14+; without it MemFree + Buffers + Cached + SReclaimable),
+    used = total - available; swap used = SwapTotal - SwapFree."""
     total, free = meminfo["MemTotal"], meminfo.get("MemFree", 0)
-    buffers, cached = meminfo.get("Buffers", 0), meminfo.get("Cached", 0) + meminfo.get("SReclaimable", 0)
-    available = meminfo.get("MemAvailable", free + buffers + cached)
-    used = total - free - buffers - cached
+    buffers = meminfo.get("Buffers", 0)
+    available = meminfo.get("MemAvailable") or free + buffers + meminfo.get("Cached", 0) + meminfo.get("SReclaimable", 0)
+    if available > total:  # psutil's guard against a bogus MemAvailable
+        available = free
     swap_total = meminfo.get("SwapTotal", 0)
-    return _Memory(total, min(available, total), used if used >= 0 else total - free, buffers, swap_total, max(0, swap_total - meminfo.get("SwapFree", swap_total)))
+    return _Memory(total, available, total - available, buffers, swap_total, max(0, swap_total - meminfo.get("SwapFree", swap_total)))
 
 
 def _counter_rate(current: int | None, previous: int | None, seconds: float) -> float | None:
