@@ -1,4 +1,4 @@
-"""Repository-wide pytest setup: the ``--cluster`` option and the ``cluster`` fixture.
+"""Repository-wide pytest setup: the ``--cluster`` option, the ``cluster`` fixture and a test PKI (``tls_files``).
 
 ``--cluster=local`` (default) starts a real control plane from the built
 binaries, ``kind`` uses pytest-kind (needs Docker), ``existing`` uses
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +63,17 @@ def namespace(cluster: ClusterHandle) -> Iterator[str]:
                 time.sleep(0.1)
         yield name
         core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate for 127.0.0.1, its key), made with openssl."""
+    from devtools.devcluster.pki import PKIError, issue, make_ca
+
+    directory = tmp_path_factory.mktemp("tls")
+    try:
+        ca = make_ca(directory, "resource-agent-test-ca")
+        server = issue(ca, directory, "server", "resource-agent", dns_names=("localhost",), ip_addresses=("127.0.0.1",), server=True)
+    except PKIError as exc:
+        pytest.skip(str(exc))
+    return ca.cert, server.cert, server.key

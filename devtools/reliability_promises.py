@@ -33,18 +33,19 @@ AUTH = "e2e/test_endpoint_auth.py"
 
 BAD_INPUT = Section("Bad input", [
     Promise(
-        "The /proc readers (`/proc/stat`, `meminfo`, `vmstat`, `diskstats`, loadavg, uptime, cpuinfo MHz) raise nothing "
-        "on any input except the documented `ProcFormatError`, which is raised only when `/proc/stat` has no usable "
-        "aggregate `cpu` line or `loadavg` has no three loads. A bad line is skipped, named in the system collector's "
+        "The /proc readers (`/proc/stat`, `meminfo`, `vmstat`, `diskstats`, `net/dev`, loadavg, uptime, cpuinfo MHz) raise "
+        "nothing on any input except the documented `ProcFormatError`, which is raised only when `/proc/stat` has no "
+        "usable aggregate `cpu` line, `meminfo` no usable `MemTotal` or `loadavg` no three loads. A bad line is skipped, named in the system collector's "
         "status reason (`<file> line <n>: <why>: '<text>'`), and the rest of the file is kept.",
         (f"{FUZZ_PROC}::test_proc_stat", f"{FUZZ_PROC}::test_meminfo", f"{FUZZ_PROC}::test_vmstat",
-         f"{FUZZ_PROC}::test_diskstats", f"{FUZZ_PROC}::test_proc_stat_bad_core_line_keeps_the_others",
+         f"{FUZZ_PROC}::test_diskstats", f"{FUZZ_PROC}::test_net_dev", f"{FUZZ_PROC}::test_proc_stat_bad_core_line_keeps_the_others",
          f"{FUZZ_PROC}::test_system_collector_reports_bad_lines_and_keeps_the_rest"),
         "arbitrary text, and real files in `tests/fixtures/proc` with lines broken",
     ),
     Promise(
-        "When psutil cannot parse the host's meminfo (psutil reads every line and one bad line raises), memory comes "
-        "from the lines that could be read, with a note in the status reason.",
+        "A meminfo with bad lines gives memory and swap from the lines that could be read, with a note in the status "
+        "reason (psutil, which the agent used before, raised on one bad line); only a meminfo without a usable "
+        "MemTotal makes the system section unavailable.",
         (f"{FUZZ_PROC}::test_system_collector_reports_bad_lines_and_keeps_the_rest",),
     ),
     Promise(

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-# httpx (the agent's LMCache and serving scrapers and report writer, the LLM SDKs) imports its own command line,
+# httpx (the agent's LMCache and serving scrapers, the LLM SDKs) imports its own command line,
 # `httpx._main`, and with it rich and pygments whenever they are installed: ~4 MiB of the agent's RSS. A None entry
 # makes that optional import fail, which httpx handles (`httpx.main` then says to install httpx[cli]).
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None in sys.modules: the import raises ImportError

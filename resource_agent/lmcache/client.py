@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ import httpx
 
 from resource_agent.lmcache.discovery import Instance
 from resource_agent.lmcache.metrics import ExpositionError, PortMetrics, parse_exposition
+from resource_agent.scrapehttp import LoopClient, describe_failure
 
 DEFAULT_TIMEOUT_SECONDS = 1.0
 DEFAULT_BUDGET_SECONDS = 2.0
@@ -44,19 +44,6 @@ class PortScrape:
 class InstanceScrape:
     instance: Instance
     ports: tuple[PortScrape, ...]
-
-
-def _describe(exc: Exception, timeout: float) -> str:
-    """A short reason without the response body or URL query (they may carry secrets)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection failed"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code}"
-    if isinstance(exc, ExpositionError):
-        return str(exc)
-    return type(exc).__name__
 
 
 async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any] | None:
@@ -82,7 +69,7 @@ async def scrape_port(client: httpx.AsyncClient, base_url: str, timeout: float) 
         metrics_response.raise_for_status()
         metrics = parse_exposition(metrics_response.text)
     except (httpx.HTTPError, ExpositionError) as exc:
-        return PortScrape(url=base_url, error=f"{base_url}/metrics: {_describe(exc, timeout)}")
+        return PortScrape(url=base_url, error=f"{base_url}/metrics: {describe_failure(exc, timeout)}")
     return PortScrape(url=base_url, metrics=metrics, conf=conf, inference_info=info)
 
 
@@ -108,35 +95,16 @@ async def scrape_instances(
     return list(await asyncio.gather(*(scrape_instance(client, instance, timeout, budget) for instance in instances)))
 
 
-def make_client(timeout: float = DEFAULT_TIMEOUT_SECONDS, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """An HTTP client with a short connect+read timeout and no proxy from the environment."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False, follow_redirects=False, transport=transport)
-
-
 class Scraper:
     """Synchronous front for `scrape_instances`, on a private event loop thread."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT_SECONDS, budget: float = DEFAULT_BUDGET_SECONDS) -> None:
         self.timeout, self.budget = timeout, budget
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="lmcache-scraper", daemon=True)
-        self._thread.start()
-        self._client = asyncio.run_coroutine_threadsafe(self._make_client(), self._loop).result()
-
-    async def _make_client(self) -> httpx.AsyncClient:
-        return make_client(self.timeout)
+        self._http = LoopClient("lmcache-scraper", timeout)
 
     def scrape(self, instances: Sequence[Instance]) -> list[InstanceScrape]:
         """Scrape all instances; returns within the budget (plus scheduling slack)."""
-        future = asyncio.run_coroutine_threadsafe(
-            scrape_instances(self._client, instances, self.timeout, self.budget), self._loop
-        )
-        return future.result(timeout=self.budget + 5.0)
+        return self._http.run(scrape_instances(self._http.client, instances, self.timeout, self.budget), timeout=self.budget + 5.0)
 
     def close(self) -> None:
-        if not self._loop.is_running():
-            return
-        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(timeout=5.0)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5.0)
-        self._loop.close()
+        self._http.close()

@@ -9,12 +9,12 @@ engine never delays the sample or hides the others.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
+from resource_agent.scrapehttp import LoopClient, describe_failure
 from resource_agent.serving.discovery import Endpoint, redact_url
 from resource_agent.serving.metrics import EngineMetrics, ExpositionError, parse_exposition
 
@@ -30,19 +30,6 @@ class EndpointScrape:
     error: str | None = None
 
 
-def _describe(exc: Exception, timeout: float) -> str:
-    """A short reason without the response body or URL query (they may carry secrets)."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out after {timeout:g}s"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection failed"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code}"
-    if isinstance(exc, ExpositionError):
-        return str(exc)
-    return type(exc).__name__
-
-
 async def scrape_endpoint(client: httpx.AsyncClient, endpoint: Endpoint, timeout: float) -> EndpointScrape:
     try:
         response = await client.get(endpoint.url)
@@ -51,7 +38,7 @@ async def scrape_endpoint(client: httpx.AsyncClient, endpoint: Endpoint, timeout
             raise ExpositionError(f"/metrics body larger than {MAX_BODY_BYTES} bytes")
         groups = parse_exposition(response.text, endpoint.engine)
     except (httpx.HTTPError, ExpositionError) as exc:
-        return EndpointScrape(endpoint, error=f"{redact_url(endpoint.url)}: {_describe(exc, timeout)}")
+        return EndpointScrape(endpoint, error=f"{redact_url(endpoint.url)}: {describe_failure(exc, timeout)}")
     return EndpointScrape(endpoint, groups=tuple(groups))
 
 
@@ -72,11 +59,6 @@ async def scrape_endpoints(
     return list(await asyncio.gather(*(_bounded(client, endpoint, timeout, budget) for endpoint in endpoints)))
 
 
-def make_client(timeout: float = DEFAULT_TIMEOUT_SECONDS, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """An HTTP client with a short timeout and no proxy from the environment."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False, follow_redirects=False, transport=transport)
-
-
 class Scraper:
     """Synchronous front for `scrape_endpoints`, on a private event loop thread with a keep-alive client."""
 
@@ -87,22 +69,10 @@ class Scraper:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.timeout, self.budget = timeout, budget
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="serving-scraper", daemon=True)
-        self._thread.start()
-        self._client = asyncio.run_coroutine_threadsafe(self._make_client(transport), self._loop).result()
-
-    async def _make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-        return make_client(self.timeout, transport)
+        self._http = LoopClient("serving-scraper", timeout, transport)
 
     def scrape(self, endpoints: Sequence[Endpoint]) -> list[EndpointScrape]:
-        future = asyncio.run_coroutine_threadsafe(scrape_endpoints(self._client, endpoints, self.timeout, self.budget), self._loop)
-        return future.result(timeout=self.budget + 5.0)
+        return self._http.run(scrape_endpoints(self._http.client, endpoints, self.timeout, self.budget), timeout=self.budget + 5.0)
 
     def close(self) -> None:
-        if not self._loop.is_running():
-            return
-        asyncio.run_coroutine_threadsafe(self._client.aclose(), self._loop).result(timeout=5.0)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5.0)
-        self._loop.close()
+        self._http.close()

@@ -159,20 +159,6 @@ def test_settings_are_layered_and_tls_needs_both_files(tmp_path: Path, monkeypat
     assert OperatorConfig.load(None).runtime().metrics_security == EndpointOptions()
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate for 127.0.0.1, its key), made with openssl."""
-    from devtools.devcluster.pki import PKIError, issue, make_ca
-
-    directory = tmp_path_factory.mktemp("tls")
-    try:
-        ca = make_ca(directory, "resource-agent-test-ca")
-        server = issue(ca, directory, "server", "resource-agent", dns_names=("localhost",), ip_addresses=("127.0.0.1",), server=True)
-    except PKIError as exc:
-        pytest.skip(str(exc))
-    return ca.cert, server.cert, server.key
-
-
 @pytest.fixture
 def operator_metrics(tls_files: tuple[Path, Path, Path]) -> Iterator[str]:
     """The operator's /metrics server over TLS with the fake reviewer; yields its https URL."""

@@ -22,6 +22,7 @@ from tests.reliability.fuzzing import FUZZ, mutated
 
 PROC = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
 STAT, MEMINFO, VMSTAT, DISKSTATS = ((PROC / name).read_text() for name in ("stat", "meminfo", "vmstat", "diskstats"))
+NET_DEV = (PROC / "net" / "dev").read_text()
 PSI = {name: (PROC / "pressure" / name).read_text() for name in ("cpu", "memory", "io", "irq")}
 
 
@@ -68,6 +69,18 @@ def test_vmstat(text: str) -> None:
     assert all(isinstance(value, int) for value in values.values())
     wanted = system.SWAP_COUNTERS
     assert system.parse_vmstat(text, [], keys=wanted) == {key: value for key, value in values.items() if key in wanted}
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=1500), mutated(NET_DEV)))
+def test_net_dev(text: str) -> None:
+    problems: list[str] = []
+    interfaces = system.parse_net_dev(text, problems)
+    for line in set(text.splitlines()[2:]) & set(NET_DEV.splitlines()[2:]):  # data lines kept below the header
+        assert line.rpartition(":")[0].strip() in interfaces
+    assert all(len(counters) == 6 and min(counters) >= 0 for counters in interfaces.values())
+    bad = [line for line in text.splitlines()[2:] if line.strip() and line.rpartition(":")[0].strip() not in interfaces]
+    assert len(problems) >= len(set(bad)) or not bad
 
 
 @FUZZ
@@ -135,7 +148,6 @@ def test_pressure_nan_and_negative_are_rejected() -> None:
 def _proc_tree(tmp_path: Path) -> Path:
     proc = tmp_path / "proc"
     shutil.copytree(PROC, proc)
-    (proc / "net").mkdir()
     (proc / "sys/kernel/random").mkdir(parents=True)
     (proc / "sys/kernel/random/boot_id").write_text("fuzz-boot\n")
     (proc / "1").mkdir()
