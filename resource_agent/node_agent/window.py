@@ -1,7 +1,8 @@
 """The sample window: a bounded ring buffer of samples and its summary.
 
 `SampleWindow` keeps the last `capacity` samples (default 60: five minutes at
-five seconds); appending is O(1) and never copies the window. `WindowReducer`
+five seconds), all but the newest pickled; appending is O(1) and never copies
+the window. `WindowReducer`
 reduces samples to a `NodeSummary` one at a time: `add` reads each object of a
 sample once (one C-level getter call per object) into per-metric rows, while
 the sample is still in cache, and `summary` reduces the columns (see `stats`).
@@ -13,6 +14,7 @@ parse (a day of an 8-GPU node is ~1 million objects, which it never holds).
 from __future__ import annotations
 
 import gc
+import pickle
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,20 +67,30 @@ class SummaryError(ValueError):
 class SampleWindow:
     """A thread-safe ring buffer of the most recent samples, and the standing faults of every sample appended.
 
+    The newest sample is kept as it is (the exporter and the significance check read it), the older ones
+    as their pickle, read back when the window is summarised (once per report interval). A sample's models
+    take ~4.5x the memory of its pickle: 43.5 KiB against 9.3 for an 8-GPU node's sample, so five minutes
+    of samples 2.6 MiB against 0.6 (~0.85 against 0.2 without GPUs). Pickle rather than JSON: exact (NaN
+    and every type come back as they were; no validator runs again), and smaller and faster to read for
+    these models (~110 us a sample). The pickles never leave the process.
+
     The fault tracker outlives the window: a fault stays in the summary until it is fixed."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, faults: FaultTracker | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"window capacity must be at least 1, got {capacity}")
         self.capacity = capacity
-        self._samples: deque[Sample] = deque(maxlen=capacity)
+        self._older: deque[bytes] = deque(maxlen=capacity - 1)  # pickled samples, oldest first
+        self._newest: Sample | None = None
         self._faults = faults if faults is not None else FaultTracker()
         self._lock = threading.Lock()
 
     def append(self, sample: Sample) -> None:
         _forget_given_fields(sample)
         with self._lock:
-            self._samples.append(sample)
+            if self._newest is not None:
+                self._older.append(pickle.dumps(self._newest, protocol=pickle.HIGHEST_PROTOCOL))
+            self._newest = sample
             self._faults.add(sample)
 
     def faults(self) -> FaultTracker:
@@ -87,20 +99,22 @@ class SampleWindow:
             return self._faults.snapshot()
 
     def __len__(self) -> int:
-        return len(self._samples)
+        with self._lock:
+            return len(self._older) + (self._newest is not None)
 
     def samples(self) -> list[Sample]:
         """A snapshot of the window, oldest first."""
-        with self._lock:
-            return list(self._samples)
+        return self._snapshot()[0]
 
     def _snapshot(self) -> tuple[list[Sample], FaultTracker]:
         with self._lock:
-            return list(self._samples), self._faults.snapshot()
+            older, newest, faults = list(self._older), self._newest, self._faults.snapshot()
+        samples: list[Sample] = [pickle.loads(frozen) for frozen in older]
+        return samples + ([newest] if newest is not None else []), faults
 
     def latest(self) -> Sample | None:
         with self._lock:
-            return self._samples[-1] if self._samples else None
+            return self._newest
 
     def summary(self, node_name: str, agent_version: str | None = None) -> NodeSummary:
         samples, faults = self._snapshot()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import tracemalloc
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from resource_agent.api.samples import CollectorState, CollectorStatus, GpuDeviceSample, GpuSample, LMCacheSample, Sample, XidEvent
 from resource_agent.api.summary import NodeSummary, Stat
 from resource_agent.node_agent.window import SampleWindow, SummaryError, WindowReducer, summarize
+from resource_agent.scenarios.generator import generate
 from tests.node_agent.agent_samples import GIB, gpu_device, lmcache_instance, pressure, sample, system
 from tests.node_agent.test_stats import as_tuple, reference_increase, reference_stat
 
@@ -47,21 +49,30 @@ def test_window_memory_stays_flat_over_many_appends() -> None:
     assert after - before < 200_000  # a thousand more samples, same footprint
 
 
-def test_the_window_keeps_samples_without_their_given_fields_and_summarises_them_the_same() -> None:
-    samples = [sample(step) for step in range(12)]
+def test_the_window_keeps_older_samples_pickled_and_gives_them_back_the_same() -> None:
+    samples = list(generate("ecc-xid-failing", samples=60))  # 8 GPUs with XIDs, 2 LMCache instances
     expected = summarize([item.model_copy(deep=True) for item in samples], "n")
     tracemalloc.start()
-    kept = [item.model_copy(deep=True) for item in samples]
-    copied, _ = tracemalloc.get_traced_memory()
+    base, _ = tracemalloc.get_traced_memory()
+    held = [item.model_copy(deep=True) for item in samples]
+    as_models = tracemalloc.get_traced_memory()[0] - base
+    del held
+    base, _ = tracemalloc.get_traced_memory()
     window = SampleWindow(60)
-    for item in kept:
-        window.append(item)
-    stored, _ = tracemalloc.get_traced_memory()
+    for item in samples:
+        window.append(item.model_copy(deep=True))
+    in_window = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    assert stored < copied * 0.8  # the sets of given fields were a large part of every sample
-    newest = window.samples()[-1]
-    assert newest.model_fields_set == set() and newest.system is not None and newest.system.model_fields_set == set()
+    assert in_window < as_models / 3  # ~2.6 MiB of models, ~0.6 MiB of pickles
+    back = window.samples()
+    assert back == samples
+    assert window.latest() is back[-1] and back[-1].model_fields_set == set()  # the newest as it is, given fields dropped
     assert window.summary("n") == expected
+    odd = samples[0].model_copy(deep=True)
+    odd.gpu.devices[0].power_watts = float("nan")  # type: ignore[union-attr]  # NVML never says NaN; if it did, NaN stays NaN
+    window.append(odd)
+    window.append(samples[1])
+    assert math.isnan(window.samples()[-2].gpu.devices[0].power_watts)  # type: ignore[union-attr,arg-type]
 
 
 def test_summary_of_empty_window_is_a_clear_error() -> None:
