@@ -14,6 +14,7 @@ parse (a day of an 8-GPU node is ~1 million objects, which it never holds).
 from __future__ import annotations
 
 import gc
+import itertools
 import pickle
 import threading
 from collections import deque
@@ -104,21 +105,23 @@ class SampleWindow:
 
     def samples(self) -> list[Sample]:
         """A snapshot of the window, oldest first."""
-        return self._snapshot()[0]
+        older, newest, _ = self._snapshot()
+        return [*older, *newest]
 
-    def _snapshot(self) -> tuple[list[Sample], FaultTracker]:
+    def _snapshot(self) -> tuple[Iterator[Sample], list[Sample], FaultTracker]:
+        """The older samples (unpickled one at a time as they are iterated), the newest, the faults."""
         with self._lock:
             older, newest, faults = list(self._older), self._newest, self._faults.snapshot()
-        samples: list[Sample] = [pickle.loads(frozen) for frozen in older]
-        return samples + ([newest] if newest is not None else []), faults
+        return (pickle.loads(frozen) for frozen in older), [newest] if newest is not None else [], faults
 
     def latest(self) -> Sample | None:
         with self._lock:
             return self._newest
 
     def summary(self, node_name: str, agent_version: str | None = None) -> NodeSummary:
-        samples, faults = self._snapshot()
-        return summarize(samples, node_name, agent_version, faults=faults)
+        """The window's summary; the samples are read back and reduced one at a time, never all at once."""
+        older, newest, faults = self._snapshot()
+        return summarize(itertools.chain(older, newest), node_name, agent_version, faults=faults)
 
 
 def _forget_given_fields(value: object) -> None:
