@@ -77,18 +77,12 @@ def _token(cluster: ClusterHandle, namespace: str, service_account: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def secured(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    from devtools.devcluster.pki import PKIError, issue, make_ca
-
+def secured(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory, tls_files: tuple[Path, Path, Path]) -> Iterator[Secured]:
     helm = helm_binary()
     if helm is None:
         pytest.skip("no helm binary: run scripts/build-controlplane")
     work = tmp_path_factory.mktemp("endpoint-auth")
-    try:
-        ca = make_ca(work, "endpoint-auth-test-ca")
-        server = issue(ca, work, "server", "resource-agent", dns_names=("localhost",), ip_addresses=("127.0.0.1",), server=True)
-    except PKIError as exc:
-        pytest.skip(str(exc))
+    ca_cert, server_cert, server_key = tls_files
     suffix = uuid.uuid4().hex[:6]
     namespace, release, node = f"auth-{suffix}", f"auth{suffix}", f"auth-node-{suffix}"
     install_crds(cluster.kubectl)
@@ -107,7 +101,7 @@ def secured(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) ->
         component: token_kubeconfig(cluster.kubeconfig, _token(cluster, namespace, f"{release}-{component}"), work / f"{component}.kubeconfig")
         for component in ("agent", "operator")
     }
-    secure = ["--endpoint-auth=kubernetes", f"--tls-cert-file={server.cert}", f"--tls-key-file={server.key}"]
+    secure = ["--endpoint-auth=kubernetes", f"--tls-cert-file={server_cert}", f"--tls-key-file={server_key}"]
     agent_port, metrics_port, health_port = free_port(), free_port(), free_port()
     lmcache = SimulatedInstance(port=free_port_block(3), workers=2, profile="slow-remote", conf=CONF_WITH_SECRETS).start()
     llm = FakeLLMServer().start()
@@ -131,7 +125,7 @@ def secured(cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) ->
         agent_url=f"https://127.0.0.1:{agent_port}",
         operator_url=f"https://127.0.0.1:{metrics_port}",
         tokens=tokens,
-        context=ssl.create_default_context(cafile=str(ca.cert)),
+        context=ssl.create_default_context(cafile=str(ca_cert)),
         processes=[agent.start(), operator.start()],
         cluster=cluster, node=node, llm=llm, secrets=secrets,
     )
