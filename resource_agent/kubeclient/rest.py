@@ -13,6 +13,7 @@ import json
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -72,8 +73,10 @@ class KubeClient:
         self._http: http.client.HTTPConnection | None = None
         self.closed = False
 
-    def get(self, path: str, **params: str) -> dict[str, Any]:
-        return self._request("GET", path, params)
+    def get(self, path: str, object_hook: Callable[[dict[str, Any]], Any] | None = None, **params: str) -> dict[str, Any]:
+        """GET `path` with `params`; `object_hook` is json.loads' (each JSON object as it is parsed, innermost first:
+        lets a caller keep only what it reads of a large answer)."""
+        return self._request("GET", path, params, object_hook=object_hook)
 
     def apply(self, path: str, body: dict[str, Any], field_manager: str, *, force: bool = True) -> dict[str, Any]:
         """Server-side apply of `body` at `path` (an object or its /status) as `field_manager`."""
@@ -81,7 +84,7 @@ class KubeClient:
         return self._request("PATCH", path, params, json.dumps(body).encode(), APPLY_PATCH)
 
     def _request(self, method: str, path: str, params: dict[str, str], body: bytes | None = None,
-                 content_type: str | None = None) -> dict[str, Any]:
+                 content_type: str | None = None, object_hook: Callable[[dict[str, Any]], Any] | None = None) -> dict[str, Any]:
         target = f"{self._base_path}{path}" + (f"?{urlencode(params)}" if params else "")
         headers = {"Accept": "application/json", "User-Agent": f"resource-agent/{__version__}"}
         if content_type is not None:
@@ -96,7 +99,7 @@ class KubeClient:
         if status >= 400:
             raise _api_error(status, reason, data)
         try:
-            document: dict[str, Any] = json.loads(data)
+            document: dict[str, Any] = json.loads(data, object_hook=object_hook)
         except ValueError as exc:
             raise ApiUnreachable(f"{self._server}: {method} {path} answered HTTP {status} with a body that is not JSON") from exc
         return document

@@ -14,7 +14,8 @@ Sources:
   (the first port) and optionally `resource.optiinfra.io/lmcache-workers`
   (how many worker ports follow). The pod IP is the host.
 
-`list_node_pods` asks the API server through the agent's small client (`resource_agent.kubeclient`).
+`list_node_pods` asks the API server through the agent's small client (`resource_agent.kubeclient`) and keeps
+of each pod only what the discoveries read (`pod_fields`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from resource_agent.kubeclient.config import load_connection
 from resource_agent.kubeclient.rest import shared_client
 from resource_agent.lmcache.config import redact_url
 
+ANNOTATION_PREFIX = "resource.optiinfra.io/"  # of every annotation pod discovery reads (LMCache and serving)
 PORT_ANNOTATION = "resource.optiinfra.io/lmcache-port"
 WORKERS_ANNOTATION = "resource.optiinfra.io/lmcache-workers"
 MAX_WORKERS = 256
@@ -126,17 +128,44 @@ _recent_lock = threading.Lock()
 
 
 def list_node_pods(node_name: str, timeout_seconds: float = 3.0) -> list[dict[str, Any]]:
-    """Pods scheduled on `node_name`, as the API server's JSON (in-cluster config, else kubeconfig); a list
-    made less than POD_LIST_REUSE_SECONDS ago is reused (callers only read it)."""
+    """Pods scheduled on `node_name` (in-cluster config, else kubeconfig), each reduced by `pod_fields` as it is
+    parsed; a list made less than POD_LIST_REUSE_SECONDS ago is reused (callers only read it)."""
     with _recent_lock:
         recent = _recent_lists.get(node_name)
     if recent is not None and time.monotonic() - recent[0] < POD_LIST_REUSE_SECONDS:
         return recent[1]
     api = shared_client(load_connection(), timeout=timeout_seconds)
-    pods: list[dict[str, Any]] = api.get("/api/v1/pods", fieldSelector=f"spec.nodeName={node_name}")["items"]
+    answer = api.get("/api/v1/pods", object_hook=_reduce_pods, fieldSelector=f"spec.nodeName={node_name}")
+    pods: list[dict[str, Any]] = answer["items"]
     with _recent_lock:
         _recent_lists[node_name] = (time.monotonic(), pods)
     return pods
+
+
+def pod_fields(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """What the LMCache and serving discoveries read of a pod: metadata name, namespace, uid and the annotations
+    under ANNOTATION_PREFIX; status podIP and phase; the containers' name, image and ports.
+
+    A serving node's pod is ~11 KiB of JSON (managedFields, env, volumes, probes, statuses), several times that
+    as Python objects: 40 such pods cost the agent 2 MiB of RSS every discovery interval in full, ~0.1 reduced."""
+    metadata, spec, status = (_object(pod.get(key)) for key in ("metadata", "spec", "status"))
+    containers = [container for container in spec.get("containers") or [] if isinstance(container, dict)]
+    annotations = {key: value for key, value in _object(metadata.get("annotations")).items() if key.startswith(ANNOTATION_PREFIX)}
+    return {
+        "metadata": {key: metadata[key] for key in ("name", "namespace", "uid") if key in metadata} | {"annotations": annotations},
+        "spec": {"containers": [{key: c[key] for key in ("name", "image", "ports") if key in c} for c in containers]},
+        "status": {key: status[key] for key in ("podIP", "phase") if key in status},
+    }
+
+
+def _reduce_pods(value: dict[str, Any]) -> Any:
+    """json.loads' object_hook for a pod list: every pod reduced to `pod_fields` as soon as it is parsed (the list's
+    own object has metadata and items, no spec)."""
+    return pod_fields(value) if "metadata" in value and "spec" in value else value
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def merge(direct: Iterable[Instance], discovered: Iterable[Instance]) -> list[Instance]:
