@@ -5,25 +5,33 @@ Shared by the LMCache and the serving-engine scrapers (an edge: it uses promethe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 MAX_PROBLEMS = 20  # bad lines named per scrape
 
 
-def parse_samples(text: str) -> tuple[list[Sample], tuple[str, ...]]:
+def parse_samples(text: str, wanted: Callable[[str], bool] | None = None) -> tuple[list[Sample], tuple[str, ...]]:
     """Every sample of the body; when the body does not parse, line by line, skipping (and naming) bad lines.
 
     prometheus_client's parser is all-or-nothing, so one torn or garbled line would cost the whole
     scrape; the second pass parses each sample line on its own (the family comments are not needed:
-    samples are read by name and labels)."""
+    samples are read by name and labels). `wanted`: parse only the lines it accepts (comments are then
+    dropped too); the parser is pure Python, and a caller that reads a few series of a long exposition
+    saves most of the time. Problems name the line numbers of the body either way."""
+    lines = list(enumerate(text.splitlines(), start=1))
+    if wanted is not None:
+        lines = [(number, line) for number, line in lines if wanted(line)]
+        text = "".join(f"{line}\n" for _, line in lines)
     try:
         return [sample for family in text_string_to_metric_families(text) for sample in family.samples], ()
     except (ValueError, TypeError, IndexError, KeyError):
         pass
     samples: list[Sample] = []
     problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in lines:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:

@@ -71,3 +71,25 @@ def test_interval_mean_uses_the_increase_and_handles_resets():
     assert interval_mean(Histogram(1.0, 10), Histogram(1.0, 10)) is None
     assert interval_mean(Histogram(1.0, 10), Histogram(3.0, 20)) == pytest.approx(0.2)
     assert interval_mean(Histogram(5.0, 50), Histogram(0.6, 2)) == pytest.approx(0.3)  # reset
+
+
+def _simulated_expositions() -> list[tuple[str, str]]:
+    from devtools.lmcache_simulator import PROFILES, SimulatedInstance
+
+    bodies = []
+    for profile in sorted(PROFILES):
+        sim = SimulatedInstance(port=16999, workers=2, profile=profile, clock=lambda: 1234.5)  # not started: no sockets
+        bodies += [(f"{profile}:{port}", sim.exposition(port).decode()) for port in sim.ports]
+    return bodies
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [(name, (FIXTURES / name).read_text()) for name in ("scheduler.prom", "worker0.prom", "worker1.prom")] + _simulated_expositions(),
+)
+def test_parsing_only_the_series_combine_reads_changes_nothing(name: str, text: str) -> None:
+    """The parser is handed ~25 of a port's ~130 sample lines; every combined figure, the ranks and the model stay."""
+    read, every = parse_exposition(text), parse_exposition(text, series=None)
+    assert read.ranks == every.ranks and read.model_name == every.model_name
+    assert combine([read]) == combine([every])
+    assert set(read.values) < set(every.values)
