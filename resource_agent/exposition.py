@@ -21,17 +21,17 @@ def parse_samples(text: str, wanted: Callable[[str], bool] | None = None) -> tup
     samples are read by name and labels). `wanted`: parse only the lines it accepts (comments are then
     dropped too); the parser is pure Python, and a caller that reads a few series of a long exposition
     saves most of the time. Problems name the line numbers of the body either way."""
-    lines = list(enumerate(text.splitlines(), start=1))
+    kept: list[tuple[int, str]] | None = None  # (line number in the body, line) of the wanted lines
     if wanted is not None:
-        lines = [(number, line) for number, line in lines if wanted(line)]
-        text = "".join(f"{line}\n" for _, line in lines)
+        kept = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if wanted(line)]
+        text = "".join(f"{line}\n" for _, line in kept)
     try:
         return [sample for family in text_string_to_metric_families(text) for sample in family.samples], ()
     except (ValueError, TypeError, IndexError, KeyError):
         pass
     samples: list[Sample] = []
     problems: list[str] = []
-    for number, line in lines:
+    for number, line in kept if kept is not None else enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
